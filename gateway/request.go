@@ -1,0 +1,432 @@
+package gateway
+
+import (
+	"sync"
+)
+
+// requestError is a client mistake: it becomes a 400 whose message names
+// the problem.
+type requestError struct {
+	msg string
+}
+
+func (e *requestError) Error() string { return e.msg }
+
+func badRequest(msg string) error { return &requestError{msg: msg} }
+
+// inferRequest is a decoded OIP v2 inference request. It records where
+// things are in the body rather than copying them; the body must outlive
+// it. Pooled: its slices keep their capacity between requests.
+type inferRequest struct {
+	id      []byte
+	hasID   bool
+	inputs  []inputSpec
+	outputs [][]byte
+	// dims backs every input's shape, so shapes cost no allocation each.
+	dims []int64
+}
+
+type inputSpec struct {
+	name     []byte
+	datatype []byte
+	dimStart int
+	dimEnd   int
+	hasShape bool
+	// data is the raw JSON of the "data" member.
+	data []byte
+}
+
+func (r *inferRequest) shape(in *inputSpec) []int64 {
+	return r.dims[in.dimStart:in.dimEnd]
+}
+
+var requestPool = sync.Pool{New: func() any { return &inferRequest{} }}
+
+func acquireRequest() *inferRequest { return requestPool.Get().(*inferRequest) }
+
+func releaseRequest(r *inferRequest) {
+	r.id = nil
+	r.hasID = false
+	clear(r.inputs) // drop references into the body
+	r.inputs = r.inputs[:0]
+	clear(r.outputs)
+	r.outputs = r.outputs[:0]
+	r.dims = r.dims[:0]
+	requestPool.Put(r)
+}
+
+// decode parses an OIP v2 inference request body:
+//
+//	{"id": "...", "parameters": {...},
+//	 "inputs": [{"name": "...", "shape": [..], "datatype": "FP32", "parameters": {...}, "data": [..]}],
+//	 "outputs": [{"name": "...", "parameters": {...}}]}
+//
+// Unknown members are errors that name them: a misspelt "input" must not
+// turn into a confusing "missing input". Strings are unescaped in place, so
+// body is modified.
+func (r *inferRequest) decode(body []byte) error {
+	s := scanner{b: body}
+	if s.peek() == 0 {
+		return badRequest("request body is empty; expected a JSON object with \"inputs\"")
+	}
+	if err := s.expect('{'); err != nil {
+		return err
+	}
+	var seen uint8
+	const seenID, seenParams, seenInputs, seenOutputs = 1, 2, 4, 8
+	if s.peek() == '}' {
+		s.i++
+	} else {
+		for {
+			key, err := s.str()
+			if err != nil {
+				return err
+			}
+			if err := s.expect(':'); err != nil {
+				return err
+			}
+			var bit uint8
+			switch string(key) {
+			case "id":
+				bit = seenID
+				if s.peek() != '"' {
+					return badRequest("\"id\" must be a string")
+				}
+				if r.id, err = s.str(); err != nil {
+					return err
+				}
+				r.hasID = true
+			case "parameters":
+				bit = seenParams
+				if s.peek() != '{' {
+					return badRequest("\"parameters\" must be an object")
+				}
+				err = s.skip(1)
+			case "inputs":
+				bit = seenInputs
+				err = r.decodeInputs(&s)
+			case "outputs":
+				bit = seenOutputs
+				err = r.decodeOutputs(&s)
+			default:
+				return badRequest("unknown member \"" + string(key) + "\" in inference request; expected id, parameters, inputs, outputs")
+			}
+			if err != nil {
+				return err
+			}
+			if seen&bit != 0 {
+				return badRequest("member \"" + string(key) + "\" appears twice")
+			}
+			seen |= bit
+			c := s.peek()
+			if c == ',' {
+				s.i++
+				continue
+			}
+			if c == '}' {
+				s.i++
+				break
+			}
+			return s.errf("expected ',' or '}' after a member, found %s", s.found())
+		}
+	}
+	if s.peek() != 0 {
+		return s.errf("unexpected data after the request object: %s", s.found())
+	}
+	if seen&seenInputs == 0 {
+		return badRequest("request has no \"inputs\"")
+	}
+	return nil
+}
+
+func (r *inferRequest) decodeInputs(s *scanner) error {
+	if s.peek() != '[' {
+		return badRequest("\"inputs\" must be an array of tensors")
+	}
+	s.i++
+	if s.peek() == ']' {
+		s.i++
+		return nil
+	}
+	for {
+		if err := r.decodeInput(s); err != nil {
+			return err
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return nil
+		default:
+			return s.errf("expected ',' or ']' in \"inputs\", found %s", s.found())
+		}
+	}
+}
+
+func (r *inferRequest) decodeInput(s *scanner) error {
+	if s.peek() != '{' {
+		return badRequest(`each element of "inputs" must be an object with name, shape, datatype and data`)
+	}
+	s.i++
+	r.inputs = append(r.inputs, inputSpec{})
+	in := &r.inputs[len(r.inputs)-1]
+	var hasName, hasType, hasData bool
+	if s.peek() == '}' {
+		s.i++
+	} else {
+		for {
+			key, err := s.str()
+			if err != nil {
+				return err
+			}
+			if err := s.expect(':'); err != nil {
+				return err
+			}
+			switch string(key) {
+			case "name":
+				if hasName {
+					return badRequest(`an input has "name" twice`)
+				}
+				if s.peek() != '"' {
+					return badRequest(`input "name" must be a string`)
+				}
+				in.name, err = s.str()
+				hasName = true
+			case "datatype":
+				if hasType {
+					return badRequest(`an input has "datatype" twice`)
+				}
+				if s.peek() != '"' {
+					return badRequest(`input "datatype" must be a string such as "FP32"`)
+				}
+				in.datatype, err = s.str()
+				hasType = true
+			case "shape":
+				if in.hasShape {
+					return badRequest(`an input has "shape" twice`)
+				}
+				err = r.decodeShape(s, in)
+			case "parameters":
+				if s.peek() != '{' {
+					return badRequest(`input "parameters" must be an object`)
+				}
+				err = s.skip(1)
+			case "data":
+				if hasData {
+					return badRequest(`an input has "data" twice`)
+				}
+				start := s.i
+				if s.peek() == '[' {
+					start = s.i
+					err = s.skipArray()
+				} else {
+					start = s.i
+					err = s.skip(1)
+				}
+				in.data = s.b[start:s.i]
+				hasData = true
+			default:
+				return badRequest("unknown member \"" + string(key) + "\" in an input; expected name, shape, datatype, parameters, data")
+			}
+			if err != nil {
+				return err
+			}
+			c := s.peek()
+			if c == ',' {
+				s.i++
+				continue
+			}
+			if c == '}' {
+				s.i++
+				break
+			}
+			return s.errf("expected ',' or '}' in an input, found %s", s.found())
+		}
+	}
+	switch {
+	case !hasName:
+		return badRequest(`an input has no "name"`)
+	case !hasType:
+		return badRequest("input \"" + string(in.name) + "\" has no \"datatype\"")
+	case !in.hasShape:
+		return badRequest("input \"" + string(in.name) + "\" has no \"shape\"")
+	case !hasData:
+		return badRequest("input \"" + string(in.name) + "\" has no \"data\" (the binary tensor extension is not supported)")
+	}
+	for k := range r.inputs[:len(r.inputs)-1] {
+		if string(r.inputs[k].name) == string(in.name) {
+			return badRequest("input \"" + string(in.name) + "\" appears twice")
+		}
+	}
+	return nil
+}
+
+// maxDim bounds a single dimension so that products of dimensions cannot
+// overflow before they are compared with the data.
+const maxDim = 1 << 40
+
+func (r *inferRequest) decodeShape(s *scanner, in *inputSpec) error {
+	if s.peek() != '[' {
+		return badRequest(`input "shape" must be an array of non-negative integers`)
+	}
+	s.i++
+	in.hasShape = true
+	in.dimStart = len(r.dims)
+	if s.peek() == ']' {
+		s.i++
+		in.dimEnd = len(r.dims)
+		return nil
+	}
+	for {
+		tok, err := s.number()
+		if err != nil {
+			return badRequest(`input "shape" must be an array of non-negative integers`)
+		}
+		v, ok := parseInt(tok)
+		if !ok {
+			return badRequest("input shape has " + string(tok) + ", which is not an integer")
+		}
+		if v < 0 {
+			return badRequest("input shape has the negative dimension " + string(tok))
+		}
+		if v > maxDim {
+			return badRequest("input shape has the dimension " + string(tok) + ", which is absurdly large")
+		}
+		if len(r.dims)-in.dimStart >= 16 {
+			return badRequest("input shape has more than 16 dimensions")
+		}
+		r.dims = append(r.dims, v)
+		switch s.peek() {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			in.dimEnd = len(r.dims)
+			return nil
+		default:
+			return s.errf("expected ',' or ']' in a shape, found %s", s.found())
+		}
+	}
+}
+
+func (r *inferRequest) decodeOutputs(s *scanner) error {
+	if s.peek() != '[' {
+		return badRequest(`"outputs" must be an array of {"name": ...} objects`)
+	}
+	s.i++
+	if s.peek() == ']' {
+		s.i++
+		return nil
+	}
+	for {
+		if s.peek() != '{' {
+			return badRequest(`each element of "outputs" must be an object with a "name"`)
+		}
+		s.i++
+		var name []byte
+		hasName := false
+		if s.peek() == '}' {
+			s.i++
+		} else {
+			for {
+				key, err := s.str()
+				if err != nil {
+					return err
+				}
+				if err := s.expect(':'); err != nil {
+					return err
+				}
+				switch string(key) {
+				case "name":
+					if s.peek() != '"' {
+						return badRequest(`output "name" must be a string`)
+					}
+					name, err = s.str()
+					hasName = true
+				case "parameters":
+					if s.peek() != '{' {
+						return badRequest(`output "parameters" must be an object`)
+					}
+					err = s.skip(1)
+				default:
+					return badRequest("unknown member \"" + string(key) + "\" in a requested output; expected name, parameters")
+				}
+				if err != nil {
+					return err
+				}
+				c := s.peek()
+				if c == ',' {
+					s.i++
+					continue
+				}
+				if c == '}' {
+					s.i++
+					break
+				}
+				return s.errf("expected ',' or '}' in a requested output, found %s", s.found())
+			}
+		}
+		if !hasName {
+			return badRequest(`a requested output has no "name"`)
+		}
+		for _, prev := range r.outputs {
+			if string(prev) == string(name) {
+				return badRequest("output \"" + string(name) + "\" is requested twice")
+			}
+		}
+		r.outputs = append(r.outputs, name)
+		switch s.peek() {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return nil
+		default:
+			return s.errf("expected ',' or ']' in \"outputs\", found %s", s.found())
+		}
+	}
+}
+
+// parseInt reads a JSON integer token; fractions, exponents and
+// non-finite literals are not integers.
+func parseInt(tok []byte) (int64, bool) {
+	neg := false
+	if len(tok) > 0 && tok[0] == '-' {
+		neg = true
+		tok = tok[1:]
+	}
+	u, ok := parseUint(tok)
+	if !ok {
+		return 0, false
+	}
+	if neg {
+		if u > 1<<63 {
+			return 0, false
+		}
+		return -int64(u), true
+	}
+	if u > 1<<63-1 {
+		return 0, false
+	}
+	return int64(u), true
+}
+
+// parseUint reads digits only, failing on overflow.
+func parseUint(tok []byte) (uint64, bool) {
+	if len(tok) == 0 {
+		return 0, false
+	}
+	var u uint64
+	for _, c := range tok {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if u > (1<<64-1-d)/10 {
+			return 0, false
+		}
+		u = u*10 + d
+	}
+	return u, true
+}

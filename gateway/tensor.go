@@ -1,0 +1,284 @@
+package gateway
+
+import (
+	"encoding/binary"
+	"math"
+	"strconv"
+	"unsafe"
+
+	"github.com/infergate/infergate/runtime"
+)
+
+// tensorParser reads the "data" of one input straight into the tensor's
+// memory, flattening nested arrays in row-major order. It checks every
+// token: the first pass only found where the array ends.
+type tensorParser struct {
+	s     scanner
+	dt    runtime.DataType
+	out   []byte // element storage, little endian
+	n     int    // elements expected
+	count int    // elements read
+	// blob and offsets collect BYTES elements.
+	blob    []byte
+	offsets []int
+	name    []byte
+}
+
+func (p *tensorParser) fail(msg string) error {
+	return badRequest("input \"" + string(p.name) + "\": element " + strconv.Itoa(p.count) + ": " + msg)
+}
+
+// parse reads the whole data value. A bare scalar is accepted as a
+// one-element tensor, which is what rank-0 inputs carry.
+func (p *tensorParser) parse() error {
+	if p.s.peek() == '[' {
+		if err := p.array(0); err != nil {
+			return err
+		}
+	} else if err := p.element(); err != nil {
+		return err
+	}
+	if p.s.peek() != 0 {
+		return p.s.errf("unexpected data after the tensor data")
+	}
+	if p.count != p.n {
+		return badRequest("input \"" + string(p.name) + "\" has " + strconv.Itoa(p.count) +
+			" elements in \"data\" but its shape needs " + strconv.Itoa(p.n))
+	}
+	return nil
+}
+
+func (p *tensorParser) array(depth int) error {
+	if depth > 17 {
+		return p.s.errf("data nested deeper than the largest rank")
+	}
+	p.s.i++ // '['
+	if p.s.peek() == ']' {
+		p.s.i++
+		return nil
+	}
+	for {
+		var err error
+		if p.s.peek() == '[' {
+			err = p.array(depth + 1)
+		} else {
+			err = p.element()
+		}
+		if err != nil {
+			return err
+		}
+		switch p.s.peek() {
+		case ',':
+			p.s.i++
+		case ']':
+			p.s.i++
+			return nil
+		default:
+			return p.s.errf("expected ',' or ']' in tensor data, found %s", p.s.found())
+		}
+	}
+}
+
+func (p *tensorParser) element() error {
+	if p.count >= p.n {
+		return badRequest("input \"" + string(p.name) + "\" has more elements in \"data\" than its shape's " + strconv.Itoa(p.n))
+	}
+	var err error
+	switch p.dt {
+	case runtime.FP32, runtime.FP64, runtime.FP16:
+		err = p.float()
+	case runtime.BOOL:
+		err = p.boolean()
+	case runtime.BYTES:
+		err = p.bytes()
+	default:
+		err = p.integer()
+	}
+	if err != nil {
+		return err
+	}
+	p.count++
+	return nil
+}
+
+func (p *tensorParser) float() error {
+	tok, err := p.floatToken()
+	if err != nil {
+		return err
+	}
+	bits := 64
+	if p.dt != runtime.FP64 {
+		bits = 32
+	}
+	f, perr := strconv.ParseFloat(unsafe.String(unsafe.SliceData(tok), len(tok)), bits)
+	if perr != nil {
+		if ne, ok := perr.(*strconv.NumError); ok && ne.Err == strconv.ErrRange && !math.IsInf(f, 0) {
+			// Underflow to zero or a subnormal is rounding, not an error.
+			perr = nil
+		}
+	}
+	if perr != nil || (math.IsInf(f, 0) && !isInfLiteral(tok)) {
+		return p.fail(string(tok) + " overflows " + p.dt.String())
+	}
+	k := p.count
+	switch p.dt {
+	case runtime.FP32:
+		binary.LittleEndian.PutUint32(p.out[4*k:], math.Float32bits(float32(f)))
+	case runtime.FP64:
+		binary.LittleEndian.PutUint64(p.out[8*k:], math.Float64bits(f))
+	case runtime.FP16:
+		h, ok := runtime.Float32ToFloat16(float32(f))
+		if !ok {
+			return p.fail(string(tok) + " overflows FP16 (largest finite value 65504)")
+		}
+		binary.LittleEndian.PutUint16(p.out[2*k:], h)
+	}
+	return nil
+}
+
+// floatToken reads a number, or one of "NaN", "Infinity", "-Infinity" in
+// quotes for clients whose JSON library cannot write the bare literals.
+func (p *tensorParser) floatToken() ([]byte, error) {
+	if p.s.peek() == '"' {
+		str, err := p.s.str()
+		if err != nil {
+			return nil, err
+		}
+		switch string(str) {
+		case "NaN", "Infinity", "-Infinity", "nan", "inf", "-inf":
+			return str, nil
+		}
+		return nil, p.fail("expected a number, found the string \"" + string(str) + "\"")
+	}
+	tok, err := p.s.number()
+	if err != nil {
+		return nil, p.fail("expected a number for " + p.dt.String() + ", found " + p.s.found())
+	}
+	return tok, nil
+}
+
+func isInfLiteral(tok []byte) bool {
+	switch string(tok) {
+	case "Infinity", "-Infinity", "inf", "-inf":
+		return true
+	}
+	return false
+}
+
+// integer reads an integer and checks it fits the tensor's type: 300 is
+// not a UINT8 and 1.5 is not an INT32, and neither is silently changed.
+func (p *tensorParser) integer() error {
+	tok, err := p.s.number()
+	if err != nil {
+		return p.fail("expected an integer for " + p.dt.String() + ", found " + p.s.found())
+	}
+	k := p.count
+	if tok[0] == '-' {
+		v, ok := parseInt(tok)
+		if !ok {
+			return p.fail(string(tok) + " is not an integer that " + p.dt.String() + " can hold")
+		}
+		switch p.dt {
+		case runtime.INT8:
+			if v < math.MinInt8 {
+				return p.rangeErr(tok)
+			}
+			p.out[k] = byte(int8(v))
+		case runtime.INT16:
+			if v < math.MinInt16 {
+				return p.rangeErr(tok)
+			}
+			binary.LittleEndian.PutUint16(p.out[2*k:], uint16(int16(v)))
+		case runtime.INT32:
+			if v < math.MinInt32 {
+				return p.rangeErr(tok)
+			}
+			binary.LittleEndian.PutUint32(p.out[4*k:], uint32(int32(v)))
+		case runtime.INT64:
+			binary.LittleEndian.PutUint64(p.out[8*k:], uint64(v))
+		default:
+			if v == 0 { // "-0" is zero
+				return p.putUint(k, 0, tok)
+			}
+			return p.fail(string(tok) + " is negative, and " + p.dt.String() + " is unsigned")
+		}
+		return nil
+	}
+	u, ok := parseUint(tok)
+	if !ok {
+		return p.fail(string(tok) + " is not an integer that " + p.dt.String() + " can hold")
+	}
+	return p.putUint(k, u, tok)
+}
+
+func (p *tensorParser) putUint(k int, u uint64, tok []byte) error {
+	var limit uint64
+	switch p.dt {
+	case runtime.INT8:
+		limit = math.MaxInt8
+	case runtime.INT16:
+		limit = math.MaxInt16
+	case runtime.INT32:
+		limit = math.MaxInt32
+	case runtime.INT64:
+		limit = math.MaxInt64
+	case runtime.UINT8:
+		limit = math.MaxUint8
+	case runtime.UINT16:
+		limit = math.MaxUint16
+	case runtime.UINT32:
+		limit = math.MaxUint32
+	default:
+		limit = math.MaxUint64
+	}
+	if u > limit {
+		return p.rangeErr(tok)
+	}
+	switch p.dt.Size() {
+	case 1:
+		p.out[k] = byte(u)
+	case 2:
+		binary.LittleEndian.PutUint16(p.out[2*k:], uint16(u))
+	case 4:
+		binary.LittleEndian.PutUint32(p.out[4*k:], uint32(u))
+	default:
+		binary.LittleEndian.PutUint64(p.out[8*k:], u)
+	}
+	return nil
+}
+
+func (p *tensorParser) rangeErr(tok []byte) error {
+	return p.fail(string(tok) + " is out of range for " + p.dt.String())
+}
+
+func (p *tensorParser) boolean() error {
+	s := &p.s
+	switch s.peek() {
+	case 't':
+		if err := s.literal("true"); err != nil {
+			return p.fail("expected true or false")
+		}
+		p.out[p.count] = 1
+		return nil
+	case 'f':
+		if err := s.literal("false"); err != nil {
+			return p.fail("expected true or false")
+		}
+		p.out[p.count] = 0
+		return nil
+	}
+	return p.fail("expected true or false for BOOL, found " + s.found())
+}
+
+func (p *tensorParser) bytes() error {
+	if p.s.peek() != '"' {
+		return p.fail("expected a string for BYTES, found " + p.s.found())
+	}
+	str, err := p.s.str()
+	if err != nil {
+		return err
+	}
+	p.blob = append(p.blob, str...)
+	p.offsets = append(p.offsets, len(p.blob))
+	return nil
+}

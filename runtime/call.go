@@ -1,0 +1,281 @@
+package runtime
+
+/*
+#include <stdlib.h>
+#include <string.h>
+#include "ort.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	goruntime "runtime"
+	"unsafe"
+)
+
+var errSessionClosed = errors.New("the model version is unloading")
+
+// maxKeptBuffer caps the C memory a pooled Call keeps between inferences:
+// one 100 MB request must not pin 100 MB per idle Call forever.
+const maxKeptBuffer = 4 << 20
+
+// Call is one inference's worth of memory, reused across inferences.
+//
+// Inputs are decoded straight into C memory that ONNX Runtime reads in
+// place, and outputs are read in place from the memory ONNX Runtime
+// allocated, so a request's tensors are never copied between Go and C and
+// no Go pointer crosses into C (cgo's pointer rules hold trivially).
+type Call struct {
+	s *Session
+	// mem is the C side: nin ig_tensor, nout ig_output, nout name pointers.
+	mem   *callMem
+	ins   []C.ig_tensor
+	outs  []C.ig_output
+	names []*C.char
+	bound []bool
+	// sel lists the outputs asked for, in the order they are returned.
+	sel      []int
+	outShape [][]int64
+	ran      bool
+}
+
+// callMem owns the C allocations of a Call. It is separate from Call so a
+// cleanup can free it when the pool drops the Call, without reviving Call.
+type callMem struct {
+	ins   *C.ig_tensor
+	outs  *C.ig_output
+	names **C.char
+	nin   int
+	bufs  []cbuf // data per input, then string offsets per input
+	strs  []stringOut
+}
+
+type cbuf struct {
+	p   unsafe.Pointer
+	cap int
+}
+
+type stringOut struct {
+	blob    cbuf
+	offsets cbuf
+}
+
+func (m *callMem) free() {
+	C.free(unsafe.Pointer(m.ins))
+	C.free(unsafe.Pointer(m.outs))
+	C.free(unsafe.Pointer(m.names))
+	for _, b := range m.bufs {
+		C.free(b.p)
+	}
+	for _, so := range m.strs {
+		C.free(so.blob.p)
+		C.free(so.offsets.p)
+	}
+}
+
+func newCall(s *Session) *Call {
+	nin, nout := max(len(s.Inputs), 1), max(len(s.Outputs), 1)
+	m := &callMem{
+		ins:   (*C.ig_tensor)(C.calloc(C.size_t(nin), C.sizeof_ig_tensor)),
+		outs:  (*C.ig_output)(C.calloc(C.size_t(nout), C.sizeof_ig_output)),
+		names: (**C.char)(C.calloc(C.size_t(nout), C.size_t(unsafe.Sizeof((*C.char)(nil))))),
+		nin:   len(s.Inputs),
+		bufs:  make([]cbuf, 2*len(s.Inputs)),
+		strs:  make([]stringOut, len(s.Outputs)),
+	}
+	c := &Call{
+		s:        s,
+		mem:      m,
+		ins:      unsafe.Slice(m.ins, nin)[:len(s.Inputs)],
+		outs:     unsafe.Slice(m.outs, nout),
+		names:    unsafe.Slice(m.names, nout),
+		bound:    make([]bool, len(s.Inputs)),
+		sel:      make([]int, 0, len(s.Outputs)),
+		outShape: make([][]int64, len(s.Outputs)),
+	}
+	for i := range c.outShape {
+		c.outShape[i] = make([]int64, 0, C.IG_MAX_RANK)
+	}
+	goruntime.AddCleanup(c, func(m *callMem) { m.free() }, m)
+	return c
+}
+
+// grow makes b hold at least n bytes. At least one byte is always
+// allocated: ONNX Runtime wants a real pointer even for empty tensors.
+func (b *cbuf) grow(n int) unsafe.Pointer {
+	if n < 16 {
+		n = 16
+	}
+	if b.cap < n {
+		C.free(b.p)
+		b.p = C.malloc(C.size_t(n))
+		if b.p == nil {
+			panic("infergate: out of C memory")
+		}
+		b.cap = n
+	}
+	return b.p
+}
+
+func (b *cbuf) shrink() {
+	if b.cap > maxKeptBuffer {
+		C.free(b.p)
+		b.p, b.cap = nil, 0
+	}
+}
+
+// Input prepares input i with the given type and shape and returns its
+// data buffer, sized for the shape, for the caller to fill. The caller has
+// already checked the shape; elements is its product.
+func (c *Call) Input(i int, dt DataType, shape []int64, elements int) []byte {
+	t := &c.ins[i]
+	c.setShape(t, dt, shape)
+	n := elements * dt.Size()
+	p := c.mem.bufs[i].grow(n)
+	t.data = p
+	t.bytes = C.size_t(n)
+	t.blob = nil
+	t.offsets = nil
+	t.nstrings = 0
+	c.bound[i] = true
+	return unsafe.Slice((*byte)(p), n)
+}
+
+// InputStrings sets input i to a BYTES tensor whose elements are
+// blob[offsets[k]:offsets[k+1]]; len(offsets) is the element count plus
+// one. The bytes are copied, so blob may be reused once this returns.
+func (c *Call) InputStrings(i int, shape []int64, blob []byte, offsets []int) {
+	t := &c.ins[i]
+	c.setShape(t, BYTES, shape)
+	n := len(offsets) - 1
+	p := c.mem.bufs[i].grow(len(blob))
+	if len(blob) > 0 {
+		C.memcpy(p, unsafe.Pointer(&blob[0]), C.size_t(len(blob)))
+	}
+	op := c.mem.bufs[c.mem.nin+i].grow((n + 1) * int(unsafe.Sizeof(C.size_t(0))))
+	ov := unsafe.Slice((*C.size_t)(op), n+1)
+	for k, o := range offsets {
+		ov[k] = C.size_t(o)
+	}
+	t.data = nil
+	t.bytes = 0
+	t.blob = (*C.char)(p)
+	t.offsets = (*C.size_t)(op)
+	t.nstrings = C.size_t(n)
+	c.bound[i] = true
+}
+
+func (c *Call) setShape(t *C.ig_tensor, dt DataType, shape []int64) {
+	t.elem_type = C.int(dt)
+	t.rank = C.size_t(len(shape))
+	for d, v := range shape {
+		t.shape[d] = C.int64_t(v)
+	}
+}
+
+// SelectOutput asks for output index o; outputs come back in the order
+// selected. With no selection, Run returns every output.
+func (c *Call) SelectOutput(o int) {
+	c.sel = append(c.sel, o)
+}
+
+// Selected returns the output indices the last Run produced, in order.
+func (c *Call) Selected() []int { return c.sel }
+
+// Run executes the model on the bound inputs: one cgo call that wraps the
+// inputs, runs the session and describes the outputs.
+func (c *Call) Run() error {
+	for i, ok := range c.bound {
+		if !ok {
+			return fmt.Errorf("input %q is not set", c.s.Inputs[i].Name)
+		}
+	}
+	if len(c.sel) == 0 {
+		for o := range c.s.Outputs {
+			c.sel = append(c.sel, o)
+		}
+	}
+	allNames := unsafe.Slice(c.s.outNames, max(len(c.s.Outputs), 1))
+	for k, o := range c.sel {
+		c.names[k] = allNames[o]
+	}
+	var ins *C.ig_tensor
+	if len(c.ins) > 0 {
+		ins = &c.ins[0]
+	}
+	err := cErr(C.ig_run(c.s.c, nil, c.s.inNames, ins, C.size_t(len(c.ins)),
+		&c.names[0], &c.outs[0], C.size_t(len(c.sel))))
+	if err != nil {
+		return err
+	}
+	c.ran = true
+	return nil
+}
+
+// Output is a read-only view of one output of a finished Run. Data points
+// into ONNX Runtime's memory and is valid until the Call is released.
+type Output struct {
+	Info     *TensorInfo
+	DataType DataType
+	Shape    []int64
+	// Elements is the product of Shape.
+	Elements int
+	// Data holds the elements of numeric and boolean tensors, little
+	// endian, row major; nil for BYTES.
+	Data []byte
+}
+
+// Output returns the k-th produced output (k indexes Selected()).
+func (c *Call) Output(k int) Output {
+	o := &c.outs[k]
+	idx := c.sel[k]
+	shape := c.outShape[idx][:0]
+	for d := 0; d < int(o.rank); d++ {
+		shape = append(shape, int64(o.shape[d]))
+	}
+	c.outShape[idx] = shape
+	dt := DataType(o.elem_type)
+	out := Output{Info: &c.s.Outputs[idx], DataType: dt, Shape: shape, Elements: int(o.count)}
+	if dt != BYTES && o.count > 0 && o.data != nil {
+		out.Data = unsafe.Slice((*byte)(o.data), int(o.count)*dt.Size())
+	}
+	return out
+}
+
+// OutputStrings returns the elements of the k-th produced output, a BYTES
+// tensor, as a blob and count+1 offsets into it; both are valid until the
+// Call is released.
+func (c *Call) OutputStrings(k int) (blob []byte, offsets []uint64, err error) {
+	o := &c.outs[k]
+	var n C.size_t
+	if err := cErr(C.ig_string_length(o.value, &n)); err != nil {
+		return nil, nil, err
+	}
+	so := &c.mem.strs[c.sel[k]]
+	bp := so.blob.grow(int(n))
+	count := int(o.count)
+	op := so.offsets.grow((count + 1) * 8)
+	if err := cErr(C.ig_string_content(o.value, (*C.char)(bp), n, (*C.size_t)(op), C.size_t(count))); err != nil {
+		return nil, nil, err
+	}
+	return unsafe.Slice((*byte)(bp), int(n)), unsafe.Slice((*uint64)(op), count+1), nil
+}
+
+func (c *Call) reset() {
+	if c.ran {
+		C.ig_release_outputs(&c.outs[0], C.size_t(len(c.sel)))
+		c.ran = false
+	}
+	c.sel = c.sel[:0]
+	for i := range c.bound {
+		c.bound[i] = false
+	}
+	for i := range c.mem.bufs {
+		c.mem.bufs[i].shrink()
+	}
+	for i := range c.mem.strs {
+		c.mem.strs[i].blob.shrink()
+		c.mem.strs[i].offsets.shrink()
+	}
+}

@@ -1,0 +1,262 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// State is where a model version stands, named as Triton's repository
+// index names it so dashboards built for Triton read it unchanged.
+type State int32
+
+const (
+	Loading State = iota
+	Ready
+	Unavailable
+)
+
+func (s State) String() string {
+	switch s {
+	case Loading:
+		return "LOADING"
+	case Ready:
+		return "READY"
+	}
+	return "UNAVAILABLE"
+}
+
+// Version is one loaded (or failed) version of a model.
+type Version struct {
+	Model  string
+	Number int64
+	// Label is Number in decimal, made once so responses need not format it.
+	Label string
+	Path  string
+	// Inputs and Outputs are what requests are checked against: the ONNX
+	// file's declarations narrowed by config.yaml.
+	Inputs  []TensorInfo
+	Outputs []TensorInfo
+	// Provider is the execution provider the session runs on.
+	Provider string
+	Session  *Session
+	LoadTime time.Duration
+
+	state  atomic.Int32
+	reason atomic.Pointer[string]
+}
+
+// State reports whether the version serves, and why not.
+func (v *Version) State() (State, string) {
+	st := State(v.state.Load())
+	if r := v.reason.Load(); r != nil {
+		return st, *r
+	}
+	return st, ""
+}
+
+func (v *Version) fail(err error) {
+	msg := err.Error()
+	v.reason.Store(&msg)
+	v.state.Store(int32(Unavailable))
+}
+
+// Model is one folder of the repository.
+type Model struct {
+	Name   string
+	Config ModelConfig
+	// Versions are sorted by number, ascending.
+	Versions []*Version
+	// Err is set when the folder itself is unusable (a bad config.yaml, no
+	// version folder); the model then has no versions.
+	Err error
+}
+
+// Version returns the numbered version, or nil.
+func (m *Model) Version(n int64) *Version {
+	for _, v := range m.Versions {
+		if v.Number == n {
+			return v
+		}
+	}
+	return nil
+}
+
+// Repository is a Triton-like model repository:
+// <dir>/<model>/config.yaml and <dir>/<model>/<version>/model.onnx.
+type Repository struct {
+	Dir    string
+	Models map[string]*Model
+	// Names lists the models in sorted order for stable indexes.
+	Names []string
+}
+
+// ScanRepository reads the repository's layout and configs without
+// loading any session. A model whose folder is unusable is kept with its
+// reason, so the index can say what is wrong with it.
+func ScanRepository(dir string) (*Repository, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("model repository: %w", err)
+	}
+	r := &Repository{Dir: dir, Models: map[string]*Model{}}
+	for _, e := range entries {
+		if !e.IsDir() || e.Name()[0] == '.' {
+			continue
+		}
+		m := scanModel(dir, e.Name())
+		r.Models[m.Name] = m
+		r.Names = append(r.Names, m.Name)
+	}
+	slices.Sort(r.Names)
+	return r, nil
+}
+
+func scanModel(dir, name string) *Model {
+	m := &Model{Name: name}
+	mdir := filepath.Join(dir, name)
+	cfg, err := ReadModelConfig(filepath.Join(mdir, "config.yaml"))
+	if err == nil && cfg.Name != "" && cfg.Name != name {
+		err = fmt.Errorf("config.yaml names the model %q but its folder is %q", cfg.Name, name)
+	}
+	if err != nil {
+		m.Err = fmt.Errorf("config.yaml: %w", err)
+		return m
+	}
+	m.Config = cfg
+	entries, err := os.ReadDir(mdir)
+	if err != nil {
+		m.Err = err
+		return m
+	}
+	var numbers []int64
+	for _, e := range entries {
+		n, err := strconv.ParseInt(e.Name(), 10, 64)
+		if err != nil || n <= 0 || !e.IsDir() {
+			continue
+		}
+		if len(cfg.Versions) > 0 && !slices.Contains(cfg.Versions, n) {
+			continue
+		}
+		numbers = append(numbers, n)
+	}
+	for _, want := range cfg.Versions {
+		if !slices.Contains(numbers, want) {
+			numbers = append(numbers, want) // reported as unavailable below
+		}
+	}
+	slices.Sort(numbers)
+	if len(numbers) == 0 {
+		m.Err = fmt.Errorf("no version folder (%s/<number>/model.onnx) found", mdir)
+		return m
+	}
+	for _, n := range numbers {
+		v := &Version{
+			Model:  name,
+			Number: n,
+			Label:  strconv.FormatInt(n, 10),
+			Path:   filepath.Join(mdir, strconv.FormatInt(n, 10), "model.onnx"),
+		}
+		m.Versions = append(m.Versions, v)
+	}
+	return m
+}
+
+// Load creates a session for every version, a few at a time. A version
+// that fails is marked unavailable with the reason and the others carry
+// on: one corrupt file must not take the gateway down.
+func (r *Repository) Load(env *Environment, log *slog.Logger) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for _, name := range r.Names {
+		m := r.Models[name]
+		if m.Err != nil {
+			log.Error("model unavailable", "model", name, "reason", m.Err)
+			continue
+		}
+		for _, v := range m.Versions {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				if err := loadVersion(env, m.Config, v); err != nil {
+					v.fail(err)
+					log.Error("model version unavailable", "model", m.Name, "version", v.Number, "reason", err)
+					return
+				}
+				log.Info("model version ready", "model", m.Name, "version", v.Number,
+					"provider", v.Provider, "inputs", len(v.Inputs), "outputs", len(v.Outputs),
+					"load_time", v.LoadTime.Round(time.Millisecond))
+			}()
+		}
+	}
+	wg.Wait()
+}
+
+func loadVersion(env *Environment, cfg ModelConfig, v *Version) error {
+	start := time.Now()
+	if _, err := os.Stat(v.Path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s is missing", v.Path)
+		}
+		return err
+	}
+	level, _ := cfg.optimizationLevel()
+	s, err := env.NewSession(v.Path, SessionOptions{
+		IntraOpThreads:    cfg.IntraOpThreads,
+		InterOpThreads:    cfg.InterOpThreads,
+		GraphOptimization: level,
+	})
+	if err != nil {
+		return fmt.Errorf("ONNX Runtime cannot load %s: %w", v.Path, err)
+	}
+	ins, err := applyDeclared("input", s.Inputs, cfg.Inputs)
+	if err == nil {
+		v.Outputs, err = applyDeclared("output", s.Outputs, cfg.Outputs)
+	}
+	if err != nil {
+		s.Close()
+		return err
+	}
+	v.Inputs = ins
+	v.Session = s
+	v.Provider = "CPUExecutionProvider"
+	v.LoadTime = time.Since(start)
+	v.state.Store(int32(Ready))
+	return nil
+}
+
+// Ready reports whether every model version is ready, and if not the
+// first reason found.
+func (r *Repository) Ready() (bool, string) {
+	for _, name := range r.Names {
+		m := r.Models[name]
+		if m.Err != nil {
+			return false, fmt.Sprintf("model %s: %v", name, m.Err)
+		}
+		for _, v := range m.Versions {
+			if st, why := v.State(); st != Ready {
+				return false, fmt.Sprintf("model %s version %d is %s: %s", name, v.Number, st, why)
+			}
+		}
+	}
+	return true, ""
+}
+
+// Close frees every session, waiting for the inferences in flight.
+func (r *Repository) Close() {
+	for _, m := range r.Models {
+		for _, v := range m.Versions {
+			if v.Session != nil {
+				v.Session.Close()
+			}
+		}
+	}
+}
