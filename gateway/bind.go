@@ -8,49 +8,38 @@ import (
 	"github.com/infergate/infergate/runtime"
 )
 
+// bindTarget is what inputs are bound to: a version's session call.
+type bindTarget struct {
+	v           *runtime.Version
+	call        *runtime.Call
+	tp          *tensorParser
+	maxElements int64
+}
+
+// prepare lets the next decode bind inputs as it reads them.
+func (r *inferRequest) prepare(v *runtime.Version, call *runtime.Call, maxElements int64, tp *tensorParser) {
+	r.target = bindTarget{v: v, call: call, tp: tp, maxElements: maxElements}
+}
+
 // bind checks the decoded request against the version's inputs and
-// outputs, then parses each input's data into the call. Everything a
-// client can get wrong is caught here, with a message that names it,
-// before ONNX Runtime sees anything.
+// outputs, and parses into the call each input's data that decode could
+// not parse on its way. Everything a client can get wrong is caught here
+// or in bindInput, with a message that names it, before ONNX Runtime sees
+// anything.
 func (r *inferRequest) bind(v *runtime.Version, call *runtime.Call, maxElements int64, tp *tensorParser) error {
+	r.prepare(v, call, maxElements, tp)
 	sess := v.Session
 	for k := range r.inputs {
 		in := &r.inputs[k]
-		i := sess.InputIndex(in.name)
-		if i < 0 {
-			return badRequest(fmt.Sprintf("model %s has no input %q; its inputs are %s", v.Model, in.name, tensorNames(v.Inputs)))
-		}
-		info := &v.Inputs[i]
-		dt := runtime.ParseDataType(in.datatype)
-		if dt == runtime.Invalid {
-			return badRequest(fmt.Sprintf("input %q has datatype %q, which is not one of BOOL UINT8 UINT16 UINT32 UINT64 INT8 INT16 INT32 INT64 FP16 FP32 FP64 BYTES", in.name, in.datatype))
-		}
-		if dt != info.DataType {
-			return badRequest(fmt.Sprintf("input %q must be %s, got %s", in.name, info.DataType, dt))
-		}
-		shape := r.shape(in)
-		n, err := checkShape(info, shape, maxElements)
-		if err != nil {
-			return err
-		}
-		tp.s = scanner{b: in.data}
-		tp.dt = dt
-		tp.n = n
-		tp.count = 0
-		tp.name = in.name
-		if dt == runtime.BYTES {
-			tp.blob = tp.blob[:0]
-			tp.offsets = append(tp.offsets[:0], 0)
-			tp.out = nil
-			if err := tp.parse(); err != nil {
-				return err
-			}
-			call.InputStrings(i, shape, tp.blob, tp.offsets)
+		if in.bound {
 			continue
 		}
-		tp.out = call.Input(i, dt, shape, n)
-		if err := tp.parse(); err != nil {
+		s := scanner{b: in.data}
+		if err := r.bindInput(in, &s); err != nil {
 			return err
+		}
+		if s.peek() != 0 {
+			return s.errf("unexpected data after the tensor data")
 		}
 	}
 	if len(r.inputs) != len(v.Inputs) {
@@ -75,6 +64,53 @@ func (r *inferRequest) bind(v *runtime.Version, call *runtime.Call, maxElements 
 		}
 		call.SelectOutput(o)
 	}
+	return nil
+}
+
+// bindInput checks one input against the model and parses its data, which
+// starts at s's cursor, into the call; s is left after the data.
+func (r *inferRequest) bindInput(in *inputSpec, s *scanner) error {
+	t := &r.target
+	v := t.v
+	i := v.Session.InputIndex(in.name)
+	if i < 0 {
+		return badRequest(fmt.Sprintf("model %s has no input %q; its inputs are %s", v.Model, in.name, tensorNames(v.Inputs)))
+	}
+	info := &v.Inputs[i]
+	dt := runtime.ParseDataType(in.datatype)
+	if dt == runtime.Invalid {
+		return badRequest(fmt.Sprintf("input %q has datatype %q, which is not one of BOOL UINT8 UINT16 UINT32 UINT64 INT8 INT16 INT32 INT64 FP16 FP32 FP64 BYTES", in.name, in.datatype))
+	}
+	if dt != info.DataType {
+		return badRequest(fmt.Sprintf("input %q must be %s, got %s", in.name, info.DataType, dt))
+	}
+	shape := r.shape(in)
+	n, err := checkShape(info, shape, t.maxElements)
+	if err != nil {
+		return err
+	}
+	tp := t.tp
+	tp.s = *s
+	tp.dt = dt
+	tp.n = n
+	tp.count = 0
+	tp.name = in.name
+	if dt == runtime.BYTES {
+		tp.blob = tp.blob[:0]
+		tp.offsets = append(tp.offsets[:0], 0)
+		tp.out = nil
+		if err := tp.parseValue(); err != nil {
+			return err
+		}
+		t.call.InputStrings(i, shape, tp.blob, tp.offsets)
+	} else {
+		tp.out = t.call.Input(i, dt, shape, n)
+		if err := tp.parseValue(); err != nil {
+			return err
+		}
+	}
+	s.i = tp.s.i
+	in.bound = true
 	return nil
 }
 

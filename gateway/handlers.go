@@ -134,20 +134,20 @@ func (s *Server) serveInfer(ctx *fasthttp.RequestCtx, model, version []byte) {
 		s.fail(ctx, m, fasthttp.StatusBadRequest, "Content-Encoding "+string(ce)+" is not supported; send the body uncompressed")
 		return
 	}
-	req := acquireRequest()
-	defer releaseRequest(req)
-	if err := req.decode(ctx.PostBody()); err != nil {
-		s.fail(ctx, m, fasthttp.StatusBadRequest, err.Error())
-		return
-	}
 	call, err := v.Session.AcquireCall()
 	if err != nil {
 		s.fail(ctx, m, fasthttp.StatusServiceUnavailable, fmt.Sprintf("model %s version %s: %v", v.Model, v.Label, err))
 		return
 	}
 	defer v.Session.ReleaseCall(call)
+	req := acquireRequest()
+	defer releaseRequest(req)
 	tp := s.parsers.Get().(*tensorParser)
-	err = req.bind(v, call, s.cfg.MaxTensorElements, tp)
+	req.prepare(v, call, s.cfg.MaxTensorElements, tp)
+	err = req.decode(ctx.PostBody())
+	if err == nil {
+		err = req.bind(v, call, s.cfg.MaxTensorElements, tp)
+	}
 	tp.s, tp.out, tp.name = scanner{}, nil, nil
 	s.parsers.Put(tp)
 	if err != nil {

@@ -87,15 +87,15 @@ type Server struct {
 	reg    *monitor.Registry
 	log    *slog.Logger
 
-	http, metrics         *fasthttp.Server
-	httpLn, metricsLn     net.Listener
-	serving               sync.WaitGroup
-	stopping              atomic.Bool
-	stopOnce              sync.Once
-	versionMetrics        map[*runtime.Version]*monitor.RequestMetrics
-	serverMetadata        []byte
-	bodies                sync.Pool
-	parsers               sync.Pool
+	http, metrics     *fasthttp.Server
+	httpLn, metricsLn net.Listener
+	serving           sync.WaitGroup
+	stopping          atomic.Bool
+	stopOnce          sync.Once
+	versionMetrics    map[*runtime.Version]*monitor.RequestMetrics
+	serverMetadata    []byte
+	bodies            sync.Pool
+	parsers           sync.Pool
 }
 
 // New prepares a server; nothing listens until Start.

@@ -28,18 +28,15 @@ func (p *tensorParser) fail(msg string) error {
 	return badRequest("input \"" + string(p.name) + "\": element " + strconv.Itoa(p.count) + ": " + msg)
 }
 
-// parse reads the whole data value. A bare scalar is accepted as a
+// parseValue reads one data value. A bare scalar is accepted as a
 // one-element tensor, which is what rank-0 inputs carry.
-func (p *tensorParser) parse() error {
+func (p *tensorParser) parseValue() error {
 	if p.s.peek() == '[' {
 		if err := p.array(0); err != nil {
 			return err
 		}
 	} else if err := p.element(); err != nil {
 		return err
-	}
-	if p.s.peek() != 0 {
-		return p.s.errf("unexpected data after the tensor data")
 	}
 	if p.count != p.n {
 		return badRequest("input \"" + string(p.name) + "\" has " + strconv.Itoa(p.count) +
@@ -102,9 +99,127 @@ func (p *tensorParser) element() error {
 }
 
 func (p *tensorParser) float() error {
+	f, ok := p.fastFloat()
+	if !ok {
+		var err error
+		if f, err = p.slowFloat(); err != nil {
+			return err
+		}
+	}
+	k := p.count
+	switch p.dt {
+	case runtime.FP32:
+		binary.LittleEndian.PutUint32(p.out[4*k:], math.Float32bits(float32(f)))
+	case runtime.FP64:
+		binary.LittleEndian.PutUint64(p.out[8*k:], math.Float64bits(f))
+	case runtime.FP16:
+		h, ok := runtime.Float32ToFloat16(float32(f))
+		if !ok {
+			return p.fail(strconv.FormatFloat(f, 'g', -1, 64) + " overflows FP16 (largest finite value 65504)")
+		}
+		binary.LittleEndian.PutUint16(p.out[2*k:], h)
+	}
+	return nil
+}
+
+// pow10 holds the powers of ten that float64 represents exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// fastFloat scans and converts a plain decimal number in one pass, for the
+// common case that Clinger's fast path covers ("How to Read Floating Point
+// Numbers Accurately", 1990): a mantissa of at most 2^53 and a power of ten
+// of at most 22 in magnitude are both exact in float64, so one multiply or
+// divide gives the correctly rounded float64. For FP32 the float64 is then
+// rounded again, which is only wrong when the float64 lands exactly on a
+// midpoint between two float32s; that case, like every other it does not
+// cover, returns false with the cursor unmoved and strconv decides.
+func (p *tensorParser) fastFloat() (float64, bool) {
+	s := &p.s
+	s.ws()
+	b, i := s.b, s.i
+	neg := false
+	if i < len(b) && b[i] == '-' {
+		neg = true
+		i++
+	}
+	var mant uint64
+	digits, exp := 0, 0
+	intStart := i
+	for ; i < len(b) && b[i]-'0' <= 9; i++ {
+		mant = mant*10 + uint64(b[i]-'0')
+		if mant != 0 {
+			digits++
+		}
+	}
+	if i == intStart || (b[intStart] == '0' && i-intStart > 1) {
+		return 0, false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		fracStart := i
+		for ; i < len(b) && b[i]-'0' <= 9; i++ {
+			mant = mant*10 + uint64(b[i]-'0')
+			if mant != 0 {
+				digits++
+			}
+		}
+		if i == fracStart {
+			return 0, false
+		}
+		exp -= i - fracStart
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		eneg := false
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			eneg = b[i] == '-'
+			i++
+		}
+		expStart := i
+		e := 0
+		for ; i < len(b) && b[i]-'0' <= 9; i++ {
+			if e < 10000 {
+				e = e*10 + int(b[i]-'0')
+			}
+		}
+		if i == expStart {
+			return 0, false
+		}
+		if eneg {
+			e = -e
+		}
+		exp += e
+	}
+	if digits > 19 || mant > 1<<53 || exp < -22 || exp > 22 {
+		return 0, false
+	}
+	f := float64(mant)
+	if exp < 0 {
+		f /= pow10[-exp]
+	} else {
+		f *= pow10[exp]
+	}
+	if p.dt != runtime.FP64 && f != 0 {
+		// Outside float32's normal range, or a float64 tie: let strconv
+		// round it.
+		if f < 0x1p-126 || f > math.MaxFloat32 || math.Float64bits(f)&(1<<29-1) == 1<<28 {
+			return 0, false
+		}
+	}
+	if neg {
+		f = -f
+	}
+	s.i = i
+	return f, true
+}
+
+// slowFloat handles what fastFloat does not: long mantissas, large
+// exponents, float32 ties, the NaN and Infinity literals, and errors.
+func (p *tensorParser) slowFloat() (float64, error) {
 	tok, err := p.floatToken()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	bits := 64
 	if p.dt != runtime.FP64 {
@@ -118,22 +233,9 @@ func (p *tensorParser) float() error {
 		}
 	}
 	if perr != nil || (math.IsInf(f, 0) && !isInfLiteral(tok)) {
-		return p.fail(string(tok) + " overflows " + p.dt.String())
+		return 0, p.fail(string(tok) + " overflows " + p.dt.String())
 	}
-	k := p.count
-	switch p.dt {
-	case runtime.FP32:
-		binary.LittleEndian.PutUint32(p.out[4*k:], math.Float32bits(float32(f)))
-	case runtime.FP64:
-		binary.LittleEndian.PutUint64(p.out[8*k:], math.Float64bits(f))
-	case runtime.FP16:
-		h, ok := runtime.Float32ToFloat16(float32(f))
-		if !ok {
-			return p.fail(string(tok) + " overflows FP16 (largest finite value 65504)")
-		}
-		binary.LittleEndian.PutUint16(p.out[2*k:], h)
-	}
-	return nil
+	return f, nil
 }
 
 // floatToken reads a number, or one of "NaN", "Infinity", "-Infinity" in

@@ -1,0 +1,125 @@
+package gateway
+
+import (
+	"encoding/json"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/infergate/infergate/configs/demomodels"
+	"github.com/infergate/infergate/runtime"
+)
+
+// The decode benchmarks compare our request decoder with encoding/json on
+// the cnn demo model's input: a 3x64x64 image, 12,288 floats, about 240 KB
+// of JSON. Ours decodes and binds (every check, then the floats written
+// into the tensor's C memory); encoding/json only decodes.
+
+var benchEnv struct {
+	once sync.Once
+	v    *runtime.Version
+	err  error
+}
+
+func benchVersion(b *testing.B, model string) *runtime.Version {
+	benchEnv.once.Do(func() {
+		dir := b.TempDir()
+		if benchEnv.err = demomodels.WriteRepository(dir, false); benchEnv.err != nil {
+			return
+		}
+		env, err := runtime.NewEnvironment("")
+		if err != nil {
+			benchEnv.err = err
+			return
+		}
+		repo, err := runtime.ScanRepository(dir)
+		if err != nil {
+			benchEnv.err = err
+			return
+		}
+		repo.Load(env, slog.New(slog.DiscardHandler))
+		benchEnv.v = repo.Models[model].Versions[0]
+	})
+	if benchEnv.err != nil {
+		b.Fatal(benchEnv.err)
+	}
+	return benchEnv.v
+}
+
+func imageBody() []byte {
+	r := rand.New(rand.NewPCG(1, 2))
+	b := []byte(`{"id":"bench","inputs":[{"name":"image","shape":[1,3,64,64],"datatype":"FP32","data":[`)
+	for i := 0; i < 3*64*64; i++ {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendFloat(b, float64(r.Float32()*2-1), 'g', -1, 32)
+	}
+	return append(b, "]}]}"...)
+}
+
+func BenchmarkDecodeImage(b *testing.B) {
+	v := benchVersion(b, "cnn")
+	body := imageBody()
+	work := make([]byte, len(body))
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	tp := &tensorParser{}
+	b.ResetTimer()
+	for b.Loop() {
+		copy(work, body) // decode unescapes in place
+		call, err := v.Session.AcquireCall()
+		if err != nil {
+			b.Fatal(err)
+		}
+		req := acquireRequest()
+		req.prepare(v, call, 1<<26, tp)
+		if err := req.decode(work); err != nil {
+			b.Fatal(err)
+		}
+		if err := req.bind(v, call, 1<<26, tp); err != nil {
+			b.Fatal(err)
+		}
+		v.Session.ReleaseCall(call)
+		releaseRequest(req)
+	}
+}
+
+// typedRequest is what a careful net/http server would decode into.
+type typedRequest struct {
+	ID     string `json:"id"`
+	Inputs []struct {
+		Name     string    `json:"name"`
+		Shape    []int64   `json:"shape"`
+		Datatype string    `json:"datatype"`
+		Data     []float32 `json:"data"`
+	} `json:"inputs"`
+}
+
+func BenchmarkDecodeImageEncodingJSONTyped(b *testing.B) {
+	body := imageBody()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var req typedRequest
+		if err := json.Unmarshal(body, &req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeImageEncodingJSONGeneric decodes as a server that does
+// not know the model's types must: into interface values.
+func BenchmarkDecodeImageEncodingJSONGeneric(b *testing.B) {
+	body := imageBody()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var req map[string]any
+		if err := json.Unmarshal(body, &req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

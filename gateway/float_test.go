@@ -1,0 +1,76 @@
+package gateway
+
+import (
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+
+	"github.com/infergate/infergate/runtime"
+)
+
+// TestFloatParsingMatchesStrconv checks the one-pass float parser against
+// strconv.ParseFloat on numbers written every way clients write them:
+// shortest float32 and float64 forms, fixed precision, exponents, long
+// mantissas, subnormals and values near float32 midpoints.
+func TestFloatParsingMatchesStrconv(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 11))
+	var inputs []string
+	for range 200000 {
+		f32 := math.Float32frombits(r.Uint32())
+		f64 := math.Float64frombits(r.Uint64())
+		if !math.IsNaN(float64(f32)) && !math.IsInf(float64(f32), 0) {
+			inputs = append(inputs, strconv.FormatFloat(float64(f32), 'g', -1, 32))
+		}
+		if !math.IsNaN(f64) && !math.IsInf(f64, 0) {
+			inputs = append(inputs, strconv.FormatFloat(f64, 'g', -1, 64))
+		}
+		u := r.Float64()*2 - 1
+		inputs = append(inputs,
+			strconv.FormatFloat(u, 'f', r.IntN(12), 64),
+			strconv.FormatFloat(u*1e6, 'e', r.IntN(17), 64),
+			strconv.FormatFloat(float64(float32(u)), 'g', -1, 64),
+			strconv.FormatInt(r.Int64N(1<<60)-1<<59, 10),
+		)
+		// A decimal exactly between two adjacent float32 values.
+		a := float32(u)
+		mid := (float64(a) + float64(math.Nextafter32(a, 2))) / 2
+		inputs = append(inputs, strconv.FormatFloat(mid, 'g', -1, 64))
+	}
+	inputs = append(inputs, "0", "-0", "0.0", "1e-45", "1.4e-45", "1e-46", "3.4028235e38", "3.4028234e38",
+		"1.17549435e-38", "1.1754942e-38", "123456789012345678901234567890", "0.000000000000000000000000001",
+		"9007199254740993", "16777217", "1e22", "1e23", "4.9406564584124654e-324")
+	for _, in := range inputs {
+		for _, dt := range []runtime.DataType{runtime.FP32, runtime.FP64} {
+			bits := 32
+			if dt == runtime.FP64 {
+				bits = 64
+			}
+			want, err := strconv.ParseFloat(in, bits)
+			if err != nil && !math.IsInf(want, 0) && want != 0 && math.Abs(want) > 1e-300 {
+				t.Fatalf("strconv %q: %v", in, err)
+			}
+			if math.IsInf(want, 0) {
+				continue // overflow is an error for us; tested elsewhere
+			}
+			p := &tensorParser{s: scanner{b: []byte(in)}, dt: dt, n: 1, out: make([]byte, 8)}
+			if err := p.float(); err != nil {
+				t.Fatalf("%s %q: %v", dt, in, err)
+			}
+			var got float64
+			if dt == runtime.FP32 {
+				got = float64(math.Float32frombits(uint32(p.out[0]) | uint32(p.out[1])<<8 | uint32(p.out[2])<<16 | uint32(p.out[3])<<24))
+				want = float64(float32(want))
+			} else {
+				got = math.Float64frombits(uint64(p.out[0]) | uint64(p.out[1])<<8 | uint64(p.out[2])<<16 | uint64(p.out[3])<<24 |
+					uint64(p.out[4])<<32 | uint64(p.out[5])<<40 | uint64(p.out[6])<<48 | uint64(p.out[7])<<56)
+			}
+			if math.Float64bits(got) != math.Float64bits(want) {
+				t.Fatalf("%s %q: got %v (%#x), strconv gives %v (%#x)", dt, in, got, math.Float64bits(got), want, math.Float64bits(want))
+			}
+			if p.s.i != len(in) {
+				t.Fatalf("%s %q: cursor at %d, want %d", dt, in, p.s.i, len(in))
+			}
+		}
+	}
+}
