@@ -19,6 +19,7 @@ import (
 
 var benchEnv struct {
 	once sync.Once
+	repo *runtime.Repository
 	v    *runtime.Version
 	err  error
 }
@@ -40,6 +41,7 @@ func benchVersion(b *testing.B, model string) *runtime.Version {
 			return
 		}
 		repo.Load(env, slog.New(slog.DiscardHandler))
+		benchEnv.repo = repo
 		benchEnv.v = repo.Models[model].Versions[0]
 	})
 	if benchEnv.err != nil {
