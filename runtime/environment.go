@@ -68,7 +68,13 @@ type Environment struct {
 	Providers []string
 }
 
-var loadMu sync.Mutex
+// loadMu guards loading the library, which happens once per process;
+// loadedPath remembers from where, so a second Environment asking for a
+// different file is told instead of silently getting the first one.
+var (
+	loadMu     sync.Mutex
+	loadedPath string
+)
 
 // NewEnvironment loads the ONNX Runtime library at libPath and creates an
 // environment. When the library is missing the error names the command that
@@ -84,12 +90,20 @@ func NewEnvironment(libPath string) (*Environment, error) {
 	}
 	loadMu.Lock()
 	defer loadMu.Unlock()
+	abs, err := filepath.Abs(libPath)
+	if err != nil {
+		return nil, err
+	}
+	if loadedPath != "" && loadedPath != abs {
+		return nil, fmt.Errorf("ONNX Runtime is already loaded in this process from %q; it cannot also load %q", loadedPath, abs)
+	}
 	cPath := C.CString(libPath)
 	defer C.free(unsafe.Pointer(cPath))
 	var cVersion *C.char
 	if err := cErr(C.ig_load(cPath, &cVersion)); err != nil {
 		return nil, fmt.Errorf("cannot load ONNX Runtime from %q: %w (reinstall it with `make ort`)", libPath, err)
 	}
+	loadedPath = abs
 	e := &Environment{Version: C.GoString(cVersion)}
 	C.free(unsafe.Pointer(cVersion))
 	// Warning level: ONNX Runtime's info logs are per-session chatter that

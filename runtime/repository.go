@@ -122,6 +122,12 @@ func ScanRepository(dir string) (*Repository, error) {
 func scanModel(dir, name string) *Model {
 	m := &Model{Name: name}
 	mdir := filepath.Join(dir, name)
+	for _, c := range []byte(name) {
+		if c < 0x20 || c == 0x7f || c == '"' || c == '\\' {
+			m.Err = fmt.Errorf("model folder name %q has control characters, quotes or backslashes; rename it", name)
+			return m
+		}
+	}
 	cfg, err := ReadModelConfig(filepath.Join(mdir, "config.yaml"))
 	if err == nil && cfg.Name != "" && cfg.Name != name {
 		err = fmt.Errorf("config.yaml names the model %q but its folder is %q", cfg.Name, name)
@@ -138,8 +144,10 @@ func scanModel(dir, name string) *Model {
 	}
 	var numbers []int64
 	for _, e := range entries {
+		// Only canonical decimals up to 18 digits name versions: "01"
+		// would otherwise alias "1", and the router reads at most 18.
 		n, err := strconv.ParseInt(e.Name(), 10, 64)
-		if err != nil || n <= 0 || !e.IsDir() {
+		if err != nil || n <= 0 || !e.IsDir() || len(e.Name()) > 18 || strconv.FormatInt(n, 10) != e.Name() {
 			continue
 		}
 		if len(cfg.Versions) > 0 && !slices.Contains(cfg.Versions, n) {
