@@ -89,6 +89,12 @@ func (r *inferRequest) bindInput(in *inputSpec, s *scanner) error {
 	if err != nil {
 		return err
 	}
+	// Each element takes at least two bytes of JSON ("0," or "\"\""), so
+	// a shape that claims more than the rest of the body can hold is
+	// refused before its memory is allocated.
+	if room := int64(len(s.b) - s.i); int64(n) > room/2+1 {
+		return badRequest(fmt.Sprintf("input %q shape %s needs %d elements, more than its \"data\" can hold", in.name, formatShape(shape), n))
+	}
 	tp := t.tp
 	tp.s = *s
 	tp.dt = dt
@@ -115,25 +121,31 @@ func (r *inferRequest) bindInput(in *inputSpec, s *scanner) error {
 }
 
 // checkShape compares a request's shape with the model's (-1 matches any
-// size) and returns the element count.
+// size) and returns the element count, refusing counts over maxElements
+// without ever forming a product that could overflow.
 func checkShape(info *runtime.TensorInfo, shape []int64, maxElements int64) (int, error) {
 	if len(shape) != len(info.Shape) {
 		return 0, badRequest(fmt.Sprintf("input %q must have rank %d, shape %s; got shape %s",
 			info.Name, len(info.Shape), formatShape(info.Shape), formatShape(shape)))
 	}
-	n := int64(1)
+	zero := false
 	for d, size := range shape {
 		if want := info.Shape[d]; want >= 0 && size != want {
 			return 0, badRequest(fmt.Sprintf("input %q must have shape %s; got %s (dimension %d is %d, not %d)",
 				info.Name, formatShape(info.Shape), formatShape(shape), d, size, want))
 		}
-		// Both are at most 2^40 and n stays at most maxElements, so the
-		// product cannot overflow before the check.
-		n *= size
-		if n > maxElements {
+		zero = zero || size == 0
+	}
+	if zero {
+		return 0, nil
+	}
+	n := int64(1)
+	for _, size := range shape {
+		if n > maxElements/size {
 			return 0, badRequest(fmt.Sprintf("input %q shape %s has more than %d elements, the gateway's limit (raise --max-tensor-elements)",
 				info.Name, formatShape(shape), maxElements))
 		}
+		n *= size
 	}
 	return int(n), nil
 }

@@ -128,17 +128,22 @@ func (s *scanner) unescape(start int) ([]byte, error) {
 				return nil, s.errf(`invalid \u escape`)
 			}
 			if cp >= 0xd800 && cp < 0xdc00 {
-				// A high surrogate must be followed by \u and a low one.
+				// A high surrogate pairs with a following \u low
+				// surrogate. Otherwise it stands alone and becomes U+FFFD,
+				// and whatever follows is read on its own.
+				hi := cp
+				cp = utf8.RuneError
 				if s.i+1 < len(s.b) && s.b[s.i] == '\\' && s.b[s.i+1] == 'u' {
 					s.i += 2
 					lo, ok := s.hex4()
-					if ok && lo >= 0xdc00 && lo < 0xe000 {
-						cp = 0x10000 + (cp-0xd800)<<10 + (lo - 0xdc00)
-					} else {
-						cp = utf8.RuneError
+					if !ok {
+						return nil, s.errf(`invalid \u escape`)
 					}
-				} else {
-					cp = utf8.RuneError
+					if lo >= 0xdc00 && lo < 0xe000 {
+						cp = 0x10000 + (hi-0xd800)<<10 + (lo - 0xdc00)
+					} else {
+						s.i -= 6
+					}
 				}
 			} else if cp >= 0xdc00 && cp < 0xe000 {
 				cp = utf8.RuneError
@@ -310,6 +315,23 @@ func (s *scanner) literal(lit string) error {
 		return nil
 	}
 	return s.errf("expected %s, found %s", lit, s.found())
+}
+
+// skipString finds the end of the string at the cursor without decoding
+// it; the string is read properly later.
+func (s *scanner) skipString() error {
+	b := s.b
+	for i := s.i + 1; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			s.i = i + 1
+			return nil
+		case '\\':
+			i++
+		}
+	}
+	s.i = len(b)
+	return s.errf("unterminated string")
 }
 
 // skipArray finds the end of the array at the cursor without checking the

@@ -230,12 +230,16 @@ func (r *inferRequest) decodeInput(s *scanner) error {
 					err = r.bindInput(in, s)
 					break
 				}
+				// Kept raw for bind: nothing in it may be unescaped yet,
+				// or bind would unescape it a second time.
+				s.ws()
 				start := s.i
-				if s.peek() == '[' {
-					start = s.i
+				switch s.peek() {
+				case '[':
 					err = s.skipArray()
-				} else {
-					start = s.i
+				case '"':
+					err = s.skipString()
+				default:
 					err = s.skip(1)
 				}
 				in.data = s.b[start:s.i]

@@ -67,6 +67,9 @@ func (p *tensorParser) array(depth int) error {
 		switch p.s.peek() {
 		case ',':
 			p.s.i++
+			if p.s.peek() == ']' {
+				return p.s.errf("trailing comma in tensor data")
+			}
 		case ']':
 			p.s.i++
 			return nil
@@ -113,7 +116,7 @@ func (p *tensorParser) float() error {
 	case runtime.FP64:
 		binary.LittleEndian.PutUint64(p.out[8*k:], math.Float64bits(f))
 	case runtime.FP16:
-		h, ok := runtime.Float32ToFloat16(float32(f))
+		h, ok := runtime.Float64ToFloat16(f)
 		if !ok {
 			return p.fail(strconv.FormatFloat(f, 'g', -1, 64) + " overflows FP16 (largest finite value 65504)")
 		}
@@ -200,7 +203,7 @@ func (p *tensorParser) fastFloat() (float64, bool) {
 	} else {
 		f *= pow10[exp]
 	}
-	if p.dt != runtime.FP64 && f != 0 {
+	if p.dt == runtime.FP32 && f != 0 {
 		// Outside float32's normal range, or a float64 tie: let strconv
 		// round it.
 		if f < 0x1p-126 || f > math.MaxFloat32 || math.Float64bits(f)&(1<<29-1) == 1<<28 {
@@ -221,8 +224,10 @@ func (p *tensorParser) slowFloat() (float64, error) {
 	if err != nil {
 		return 0, err
 	}
+	// FP16 is read as float64 and rounded once more, as numpy.float16
+	// does with a Python float.
 	bits := 64
-	if p.dt != runtime.FP64 {
+	if p.dt == runtime.FP32 {
 		bits = 32
 	}
 	f, perr := strconv.ParseFloat(unsafe.String(unsafe.SliceData(tok), len(tok)), bits)

@@ -10,17 +10,23 @@ import "math"
 // when a finite f is too large for binary16 (it would become infinity), so
 // the caller can refuse it instead of silently changing the request.
 func Float32ToFloat16(f float32) (uint16, bool) {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	exp := int32(b>>23) & 0xff
-	mant := b & 0x7fffff
-	if exp == 0xff { // Inf or NaN
+	return Float64ToFloat16(float64(f)) // exact widening, one rounding
+}
+
+// Float64ToFloat16 rounds f to the nearest binary16 value, as
+// numpy.float16(f) does; false means a finite f overflows binary16.
+func Float64ToFloat16(f float64) (uint16, bool) {
+	b := math.Float64bits(f)
+	sign := uint16(b>>48) & 0x8000
+	exp := int64(b>>52) & 0x7ff
+	mant := b & (1<<52 - 1)
+	if exp == 0x7ff { // Inf or NaN
 		if mant != 0 {
 			return sign | 0x7e00, true
 		}
 		return sign | 0x7c00, true
 	}
-	e := exp - 127 + 15
+	e := exp - 1023 + 15
 	if e >= 0x1f {
 		return sign | 0x7c00, false
 	}
@@ -29,19 +35,19 @@ func Float32ToFloat16(f float32) (uint16, bool) {
 		if e < -10 {
 			return sign, true
 		}
-		m := mant | 0x800000
-		shift := uint32(14 - e)
-		half := uint32(1) << (shift - 1)
-		rest := m & ((uint32(1) << shift) - 1)
+		m := mant | 1<<52
+		shift := uint64(43 - e)
+		half := uint64(1) << (shift - 1)
+		rest := m & (uint64(1)<<shift - 1)
 		r := m >> shift
 		if rest > half || (rest == half && r&1 == 1) {
 			r++
 		}
 		return sign | uint16(r), true
 	}
-	r := uint32(e)<<10 | mant>>13
-	rest := mant & 0x1fff
-	if rest > 0x1000 || (rest == 0x1000 && r&1 == 1) {
+	r := uint64(e)<<10 | mant>>42
+	rest := mant & (1<<42 - 1)
+	if rest > 1<<41 || (rest == 1<<41 && r&1 == 1) {
 		r++ // may carry into the exponent, which is still correct rounding
 	}
 	if r >= 0x7c00 {

@@ -131,9 +131,11 @@ func scanModel(dir, name string) *Model {
 	cfg, err := ReadModelConfig(filepath.Join(mdir, "config.yaml"))
 	if err == nil && cfg.Name != "" && cfg.Name != name {
 		err = fmt.Errorf("config.yaml names the model %q but its folder is %q", cfg.Name, name)
+	} else if err != nil {
+		err = fmt.Errorf("config.yaml: %w", err)
 	}
 	if err != nil {
-		m.Err = fmt.Errorf("config.yaml: %w", err)
+		m.Err = err
 		return m
 	}
 	m.Config = cfg
