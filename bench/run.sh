@@ -1,44 +1,62 @@
 #!/usr/bin/env bash
 # Reproduces the HTTP figures in bench/README.md: the trivial fasthttp
-# baseline and the gateway, each pinned to CPU 0, driven by wrk pinned to
-# CPU 1, one after the other in the same run.
+# baseline and the gateway, both pinned to CPU 0, driven by wrk pinned to
+# CPU 1. The two servers run side by side and are measured in alternating
+# rounds, so drift in the machine's speed hits both alike; the table shows
+# each round and the medians.
 #
-#   bash bench/run.sh            (after `make ort models build`)
-#   DURATION=10s bash bench/run.sh
+#   bash bench/run.sh                       (after `make ort models build`)
+#   ROUNDS=7 DURATION=10s bash bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-10s}
+DURATION=${DURATION:-5s}
+ROUNDS=${ROUNDS:-5}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
+MODEL=${MODEL:-elementwise}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
 go build -o bin/baseline ./bench/baseline
-[ -x bin/infergate ] || go build -o bin/infergate ./cmd/infergate
+go build -o bin/infergate ./cmd/infergate
+[ -f configs/models/elementwise/1/model.onnx ] || bin/infergate gen-models configs/models
 
 wait_up() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "server at $1 did not start"; exit 1; }
 
-# run NAME URL CONNS: prints "NAME CONNS req/s p50 p99"
-run() {
-  local name=$1 url=$2 conns=$3
-  taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d3s -s bench/elementwise.lua "$url" >/dev/null # warm-up
-  taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"$DURATION" --latency -s bench/elementwise.lua "$url" > /tmp/wrk.$$.txt
-  local rps p50 p99
-  rps=$(awk '/Requests\/sec/ {print $2}' /tmp/wrk.$$.txt)
-  p50=$(awk '$1=="50%" {print $2}' /tmp/wrk.$$.txt)
-  p99=$(awk '$1=="99%" {print $2}' /tmp/wrk.$$.txt)
-  printf '%-24s %6s %12s %10s %10s\n' "$name" "$conns" "$rps" "$p50" "$p99"
-}
-
-printf '%-24s %6s %12s %10s %10s\n' server conns req/s p50 p99
 taskset -c "$SERVER_CPU" bin/baseline --listen 127.0.0.1:9100 & BASE=$!
-trap 'kill $BASE $GW 2>/dev/null || true' EXIT
-GW=
-sleep 0.5
-run "fasthttp-trivial" http://127.0.0.1:9100/v2/models/elementwise/infer 64
-run "fasthttp-trivial" http://127.0.0.1:9100/v2/models/elementwise/infer 1
-kill $BASE; wait $BASE 2>/dev/null || true
-
 taskset -c "$SERVER_CPU" bin/infergate serve --model-repository configs/models \
   --http-address 127.0.0.1 --http-port 9000 --metrics-port 9002 --log-level warn & GW=$!
+trap 'kill $BASE $GW 2>/dev/null || true' EXIT
 wait_up http://127.0.0.1:9000/v2/health/ready
-run "infergate-elementwise" http://127.0.0.1:9000/v2/models/elementwise/infer 64
-run "infergate-elementwise" http://127.0.0.1:9000/v2/models/elementwise/infer 1
+
+TMP=$(mktemp -d)
+# one NAME URL CONNS: appends "rps p50_us p99_us" to $TMP/NAME.CONNS
+one() {
+  taskset -c "$LOAD_CPU" wrk -t1 -c"$3" -d"$DURATION" --latency -s bench/elementwise.lua "$2" > "$TMP/out"
+  awk -v f="$TMP/$1.$3" '
+    function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; if (v ~ /s$/) return (v+0)*1e6; return v }
+    /Requests\/sec/ {rps=$2} $1=="50%" {p50=us($2)} $1=="99%" {p99=us($2)}
+    END {printf "%d %.0f %.0f\n", rps, p50, p99 >> f}' "$TMP/out"
+}
+# warm both
+taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s bench/elementwise.lua http://127.0.0.1:9100/v2/models/$MODEL/infer >/dev/null
+taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s bench/elementwise.lua http://127.0.0.1:9000/v2/models/$MODEL/infer >/dev/null
+for r in $(seq "$ROUNDS"); do
+  for c in 64 1; do
+    one trivial http://127.0.0.1:9100/v2/models/$MODEL/infer $c
+    one infergate http://127.0.0.1:9000/v2/models/$MODEL/infer $c
+  done
+done
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+printf '%-10s %5s  %-40s %8s %8s %8s\n' server conns "req/s per round" "median" "p50 us" "p99 us"
+for c in 64 1; do
+  for s in trivial infergate; do
+    f="$TMP/$s.$c"
+    printf '%-10s %5s  %-40s %8s %8s %8s\n' "$s" "$c" "$(cut -d' ' -f1 "$f" | tr '\n' ' ')" \
+      "$(cut -d' ' -f1 "$f" | median)" "$(cut -d' ' -f2 "$f" | median)" "$(cut -d' ' -f3 "$f" | median)"
+  done
+done
+t64=$(cut -d' ' -f1 "$TMP/trivial.64" | median); g64=$(cut -d' ' -f1 "$TMP/infergate.64" | median)
+t1=$(cut -d' ' -f2 "$TMP/trivial.1" | median); g1=$(cut -d' ' -f2 "$TMP/infergate.1" | median)
+echo "ratio at 64 connections (median infergate / median trivial): $(awk -v a="$g64" -v b="$t64" 'BEGIN{printf "%.0f%%", 100*a/b}')"
+echo "p50 difference at 1 connection: $((g1 - t1)) us"
+rm -rf "$TMP"

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/pprofhandler"
 
 	"github.com/infergate/infergate/monitor"
 	"github.com/infergate/infergate/router"
@@ -268,6 +269,12 @@ func (s *Server) serveTransportError(ctx *fasthttp.RequestCtx, err error) {
 }
 
 func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx) {
+	// Profiles live on the metrics listener, which operators already keep
+	// off the public network, as VictoriaMetrics does.
+	if bytes.HasPrefix(ctx.Path(), []byte("/debug/pprof/")) {
+		pprofhandler.PprofHandler(ctx)
+		return
+	}
 	switch string(ctx.Path()) {
 	case "/metrics":
 		ctx.SetContentType("text/plain; version=0.0.4")
@@ -275,7 +282,7 @@ func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx) {
 	case "/health", "/v2/health/live":
 		ctx.SetStatusCode(fasthttp.StatusOK)
 	default:
-		writeError(ctx, fasthttp.StatusNotFound, "the metrics listener serves /metrics")
+		writeError(ctx, fasthttp.StatusNotFound, "the metrics listener serves /metrics and /debug/pprof/")
 	}
 }
 
