@@ -157,15 +157,16 @@ func (s *Server) serveInfer(ctx *fasthttp.RequestCtx, model, version []byte) {
 	}
 	decoded := time.Now()
 	monitor.Observe(m.Decode, decoded.Sub(start))
-	// No queue yet: requests run on the session as they arrive. The phase
-	// is recorded so dashboards keep their shape when batching queues.
-	monitor.Observe(m.Queue, 0)
-	if err := call.Run(); err != nil {
+	if err := v.Run(call); err != nil {
 		s.fail(ctx, m, fasthttp.StatusInternalServerError, fmt.Sprintf("model %s version %s failed to run: %v", v.Model, v.Label, err))
 		return
 	}
 	computed := time.Now()
-	monitor.Observe(m.Compute, computed.Sub(decoded))
+	// Queue is the wait for a batch to start; compute is the run that
+	// served the request (shared with its batch).
+	started := call.Started()
+	monitor.Observe(m.Queue, started.Sub(decoded))
+	monitor.Observe(m.Compute, computed.Sub(started))
 	bp := s.bodies.Get().(*[]byte)
 	body, err := appendResponse((*bp)[:0], v, req, call)
 	if err != nil {

@@ -111,7 +111,12 @@ func New(cfg Config, r *router.Router, reg *monitor.Registry, log *slog.Logger) 
 	repo := r.Repository()
 	for _, name := range repo.Names {
 		for _, v := range repo.Models[name].Versions {
-			s.versionMetrics[v] = reg.Requests(v.Model, v.Label, v.Provider)
+			m := reg.Requests(v.Model, v.Label, v.Provider)
+			s.versionMetrics[v] = m
+			if v.Batcher != nil && v.Batcher.OnRun == nil {
+				m.EnableBatchMetrics()
+				v.Batcher.OnRun = m.ObserveRun
+			}
 		}
 	}
 	s.serverMetadata = appendServerMetadata(nil, cfg.Version)

@@ -72,6 +72,31 @@ type RequestMetrics struct {
 	requests [numStatuses]*metrics.Counter
 	// Phase histograms, in seconds.
 	Decode, Queue, Compute, Encode *metrics.PrometheusHistogram
+	// BatchRequests and BatchRows describe each run of a batching
+	// version: how many requests it served, and how many rows.
+	BatchRequests, BatchRows *metrics.PrometheusHistogram
+
+	set    *metrics.Set
+	labels string
+	once   sync.Once
+}
+
+// EnableBatchMetrics creates the batch histograms, for versions that
+// batch; others get no empty series.
+func (m *RequestMetrics) EnableBatchMetrics() {
+	m.once.Do(func() {
+		m.BatchRequests = m.set.NewPrometheusHistogramExt(`infergate_batch_requests{`+m.labels+`}`, batchBuckets)
+		m.BatchRows = m.set.NewPrometheusHistogramExt(`infergate_batch_rows{`+m.labels+`}`, batchBuckets)
+	})
+}
+
+// batchBuckets are powers of two up to 1024.
+var batchBuckets = metrics.ExponentialBuckets(1, 2, 11)
+
+// ObserveRun records one run of a batching version.
+func (m *RequestMetrics) ObserveRun(requests, rows int) {
+	m.BatchRequests.Update(float64(requests))
+	m.BatchRows.Update(float64(rows))
 }
 
 // Requests returns (creating once) the series for a model version.
@@ -91,6 +116,8 @@ func (r *Registry) Requests(model, version, provider string) *RequestMetrics {
 		return r.set.NewPrometheusHistogramExt(`infergate_request_phase_seconds{`+labels+`,phase="`+p+`"}`, latencyBuckets)
 	}
 	m.Decode, m.Queue, m.Compute, m.Encode = phase("decode"), phase("queue"), phase("compute"), phase("encode")
+	m.labels = labels
+	m.set = r.set
 	r.set.NewGauge(`infergate_model_version_info{`+labels+`,provider="`+provider+`"}`, func() float64 { return 1 })
 	r.versions[key] = m
 	return m

@@ -38,6 +38,7 @@ type Call struct {
 	sel      []int
 	outShape [][]int64
 	ran      bool
+	b        batchState
 }
 
 // callMem owns the C allocations of a Call. It is separate from Call so a
@@ -94,6 +95,7 @@ func newCall(s *Session) *Call {
 		sel:      make([]int, 0, len(s.Outputs)),
 		outShape: make([][]int64, len(s.Outputs)),
 	}
+	c.b.done = make(chan struct{}, 1)
 	for i := range c.outShape {
 		c.outShape[i] = make([]int64, 0, C.IG_MAX_RANK)
 	}
@@ -186,10 +188,8 @@ func (c *Call) Selected() []int { return c.sel }
 // Run executes the model on the bound inputs: one cgo call that wraps the
 // inputs, runs the session and describes the outputs.
 func (c *Call) Run() error {
-	for i, ok := range c.bound {
-		if !ok {
-			return fmt.Errorf("input %q is not set", c.s.Inputs[i].Name)
-		}
+	if err := c.checkBound(); err != nil {
+		return err
 	}
 	if len(c.sel) == 0 {
 		for o := range c.s.Outputs {
@@ -213,6 +213,15 @@ func (c *Call) Run() error {
 	return nil
 }
 
+func (c *Call) checkBound() error {
+	for i, ok := range c.bound {
+		if !ok {
+			return fmt.Errorf("input %q is not set", c.s.Inputs[i].Name)
+		}
+	}
+	return nil
+}
+
 // Output is a read-only view of one output of a finished Run. Data points
 // into ONNX Runtime's memory and is valid until the Call is released.
 type Output struct {
@@ -228,8 +237,29 @@ type Output struct {
 
 // Output returns the k-th produced output (k indexes Selected()).
 func (c *Call) Output(k int) Output {
-	o := &c.outs[k]
 	idx := c.sel[k]
+	if p := c.b.parent; p != nil {
+		// A member of a batch: its rows of the batch's output. The batch
+		// computed every output, in order, so output idx sits at idx.
+		// Several members read p at once; nothing of p is written here.
+		o := &p.outs[idx]
+		dt := DataType(o.elem_type)
+		perRow := int(o.count) / int(o.shape[0])
+		shape := append(c.outShape[idx][:0], int64(c.b.rows))
+		for d := 1; d < int(o.rank); d++ {
+			shape = append(shape, int64(o.shape[d]))
+		}
+		c.outShape[idx] = shape
+		n := c.b.rows * perRow
+		out := Output{Info: &c.s.Outputs[idx], DataType: dt, Shape: shape, Elements: n}
+		if n > 0 && o.data != nil {
+			size := dt.Size()
+			all := unsafe.Slice((*byte)(o.data), int(o.count)*size)
+			out.Data = all[c.b.rowStart*perRow*size : (c.b.rowStart*perRow+n)*size]
+		}
+		return out
+	}
+	o := &c.outs[k]
 	shape := c.outShape[idx][:0]
 	for d := 0; d < int(o.rank); d++ {
 		shape = append(shape, int64(o.shape[d]))
@@ -247,6 +277,9 @@ func (c *Call) Output(k int) Output {
 // tensor, as a blob and count+1 offsets into it; both are valid until the
 // Call is released.
 func (c *Call) OutputStrings(k int) (blob []byte, offsets []uint64, err error) {
+	if c.b.parent != nil {
+		return nil, nil, errors.New("BYTES outputs are not batched")
+	}
 	o := &c.outs[k]
 	var n C.size_t
 	if err := cErr(C.ig_string_length(o.value, &n)); err != nil {
@@ -263,6 +296,11 @@ func (c *Call) OutputStrings(k int) (blob []byte, offsets []uint64, err error) {
 }
 
 func (c *Call) reset() {
+	if c.b.parent != nil {
+		c.releaseMember()
+	}
+	c.b.err = nil
+	c.b.rows, c.b.rowStart = 0, 0
 	if c.ran {
 		C.ig_release_outputs(&c.outs[0], C.size_t(len(c.sel)))
 		c.ran = false

@@ -31,6 +31,11 @@ type ModelConfig struct {
 	// IntraOpThreads, InterOpThreads: see SessionOptions. Zero means 1.
 	IntraOpThreads int `yaml:"intra_op_threads"`
 	InterOpThreads int `yaml:"inter_op_threads"`
+	// MaxBatchSize > 0 turns on dynamic batching: requests that arrive
+	// while the session is busy are stacked along dimension 0, up to this
+	// many rows per run. The model's inputs and outputs must all have a
+	// dynamic first dimension. Zero (default) runs each request alone.
+	MaxBatchSize int `yaml:"max_batch_size"`
 	// GraphOptimization: "none", "basic", "extended" or "all" (default).
 	GraphOptimization string `yaml:"graph_optimization"`
 	// Inputs and Outputs, when given, are checked against the ONNX file at
@@ -73,6 +78,9 @@ func (c *ModelConfig) validate() error {
 	}
 	if _, err := c.optimizationLevel(); err != nil {
 		return err
+	}
+	if c.MaxBatchSize < 0 {
+		return errors.New("max_batch_size must be 0 (no batching) or positive")
 	}
 	if c.IntraOpThreads < 0 || c.InterOpThreads < 0 {
 		return errors.New("intra_op_threads and inter_op_threads must be 0 (default) or positive")

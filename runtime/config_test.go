@@ -54,7 +54,7 @@ func TestReadModelConfigErrors(t *testing.T) {
 
 	// Strict decoding: an unknown key is named.
 	f("intra_op_thread: 2\n", "intra_op_thread")
-	f("name: m\nmax_batch_size: 8\n", "max_batch_size")
+	f("name: m\nmax_batch_sise: 8\n", "max_batch_sise")
 	f("inputs:\n- name: x\n  dims: [1]\n", "dims")
 	f("outputs:\n- name: y\n  data_type: FP32\n", "data_type")
 

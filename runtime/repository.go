@@ -47,10 +47,23 @@ type Version struct {
 	// Provider is the execution provider the session runs on.
 	Provider string
 	Session  *Session
+	// Batcher stacks concurrent requests into one run; nil when the
+	// model's config does not ask for batching.
+	Batcher  *Batcher
 	LoadTime time.Duration
 
 	state  atomic.Int32
 	reason atomic.Pointer[string]
+}
+
+// Run runs a bound call on this version, through its batcher when it has
+// one.
+func (v *Version) Run(c *Call) error {
+	if v.Batcher != nil {
+		return v.Batcher.Run(c)
+	}
+	c.b.started = time.Now()
+	return c.Run()
 }
 
 // State reports whether the version serves, and why not.
@@ -234,6 +247,13 @@ func loadVersion(env *Environment, cfg ModelConfig, v *Version) error {
 	if err != nil {
 		s.Close()
 		return err
+	}
+	if cfg.MaxBatchSize > 0 {
+		if err := Batchable(ins, v.Outputs); err != nil {
+			s.Close()
+			return fmt.Errorf("max_batch_size is %d but %w", cfg.MaxBatchSize, err)
+		}
+		v.Batcher = NewBatcher(s, cfg.MaxBatchSize)
 	}
 	v.Inputs = ins
 	v.Session = s
