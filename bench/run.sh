@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces the HTTP figures in bench/README.md: the trivial fasthttp
-# baseline and the gateway, both pinned to CPU 0, driven by wrk pinned to
-# CPU 1. The two servers run side by side and are measured in alternating
+# baseline, the gateway on the demo repository (batching on) and the
+# gateway with the model's batching off, all pinned to CPU 0, driven by wrk
+# pinned to CPU 1. The servers run side by side and are measured in alternating
 # rounds, so drift in the machine's speed hits both alike; the table shows
 # each round and the medians.
 #
@@ -21,13 +22,21 @@ go build -o bin/infergate ./cmd/infergate
 
 wait_up() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "server at $1 did not start"; exit 1; }
 
+TMP=$(mktemp -d)
+# The same model with batching off: its config without max_batch_size.
+mkdir -p "$TMP/unbatched/$MODEL/1"
+cp configs/models/$MODEL/1/model.onnx "$TMP/unbatched/$MODEL/1/"
+grep -v max_batch_size configs/models/$MODEL/config.yaml > "$TMP/unbatched/$MODEL/config.yaml"
+
 taskset -c "$SERVER_CPU" bin/baseline --listen 127.0.0.1:9100 & BASE=$!
 taskset -c "$SERVER_CPU" bin/infergate serve --model-repository configs/models \
   --http-address 127.0.0.1 --http-port 9000 --metrics-port 9002 --log-level warn & GW=$!
-trap 'kill $BASE $GW 2>/dev/null || true' EXIT
+taskset -c "$SERVER_CPU" bin/infergate serve --model-repository "$TMP/unbatched" \
+  --http-address 127.0.0.1 --http-port 9010 --metrics-port 9012 --log-level warn & GW2=$!
+trap 'kill $BASE $GW $GW2 2>/dev/null || true' EXIT
 wait_up http://127.0.0.1:9000/v2/health/ready
+wait_up http://127.0.0.1:9010/v2/health/ready
 
-TMP=$(mktemp -d)
 # one NAME URL CONNS: appends "rps p50_us p99_us" to $TMP/NAME.CONNS
 one() {
   taskset -c "$LOAD_CPU" wrk -t1 -c"$3" -d"$DURATION" --latency -s bench/elementwise.lua "$2" > "$TMP/out"
@@ -39,24 +48,29 @@ one() {
 # warm both
 taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s bench/elementwise.lua http://127.0.0.1:9100/v2/models/$MODEL/infer >/dev/null
 taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s bench/elementwise.lua http://127.0.0.1:9000/v2/models/$MODEL/infer >/dev/null
+taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s bench/elementwise.lua http://127.0.0.1:9010/v2/models/$MODEL/infer >/dev/null
 for r in $(seq "$ROUNDS"); do
   for c in 64 1; do
     one trivial http://127.0.0.1:9100/v2/models/$MODEL/infer $c
     one infergate http://127.0.0.1:9000/v2/models/$MODEL/infer $c
+    one unbatched http://127.0.0.1:9010/v2/models/$MODEL/infer $c
   done
 done
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 printf '%-10s %5s  %-40s %8s %8s %8s\n' server conns "req/s per round" "median" "p50 us" "p99 us"
 for c in 64 1; do
-  for s in trivial infergate; do
+  for s in trivial infergate unbatched; do
     f="$TMP/$s.$c"
     printf '%-10s %5s  %-40s %8s %8s %8s\n' "$s" "$c" "$(cut -d' ' -f1 "$f" | tr '\n' ' ')" \
       "$(cut -d' ' -f1 "$f" | median)" "$(cut -d' ' -f2 "$f" | median)" "$(cut -d' ' -f3 "$f" | median)"
   done
 done
 t64=$(cut -d' ' -f1 "$TMP/trivial.64" | median); g64=$(cut -d' ' -f1 "$TMP/infergate.64" | median)
+u64=$(cut -d' ' -f1 "$TMP/unbatched.64" | median)
 t1=$(cut -d' ' -f2 "$TMP/trivial.1" | median); g1=$(cut -d' ' -f2 "$TMP/infergate.1" | median)
-echo "ratio at 64 connections (median infergate / median trivial): $(awk -v a="$g64" -v b="$t64" 'BEGIN{printf "%.0f%%", 100*a/b}')"
-echo "p50 difference at 1 connection: $((g1 - t1)) us"
+u1=$(cut -d' ' -f2 "$TMP/unbatched.1" | median)
+pct() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.0f%%", 100*a/b}'; }
+echo "at 64 connections, infergate / trivial: $(pct "$g64" "$t64"); batching off / trivial: $(pct "$u64" "$t64")"
+echo "p50 at 1 connection, minus trivial's: infergate $((g1 - t1)) us, batching off $((u1 - t1)) us"
 rm -rf "$TMP"

@@ -29,18 +29,8 @@ func appendResponse(dst []byte, v *runtime.Version, req *inferRequest, call *run
 			dst = append(dst, ',')
 		}
 		out := call.Output(k)
-		dst = append(dst, `{"name":`...)
-		dst = appendString(dst, out.Info.Name)
-		dst = append(dst, `,"datatype":"`...)
-		dst = append(dst, out.DataType.String()...)
-		dst = append(dst, `","shape":[`...)
-		for d, size := range out.Shape {
-			if d > 0 {
-				dst = append(dst, ',')
-			}
-			dst = strconv.AppendInt(dst, size, 10)
-		}
-		dst = append(dst, `],"data":[`...)
+		dst = appendTensorHeader(dst, out.Info.Name, out.DataType, out.Shape)
+		dst = append(dst, `,"data":[`...)
 		if out.DataType == runtime.BYTES {
 			blob, offsets, err := call.OutputStrings(k)
 			if err != nil {
@@ -58,6 +48,22 @@ func appendResponse(dst []byte, v *runtime.Version, req *inferRequest, call *run
 		dst = append(dst, "]}"...)
 	}
 	return append(dst, "]}"...), nil
+}
+
+// appendTensorHeader opens a tensor object: {"name":..,"datatype":..,"shape":[..]
+func appendTensorHeader(dst []byte, name string, dt runtime.DataType, shape []int64) []byte {
+	dst = append(dst, `{"name":`...)
+	dst = appendString(dst, name)
+	dst = append(dst, `,"datatype":"`...)
+	dst = append(dst, dt.String()...)
+	dst = append(dst, `","shape":[`...)
+	for d, size := range shape {
+		if d > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendInt(dst, size, 10)
+	}
+	return append(dst, ']')
 }
 
 func appendElements(dst []byte, dt runtime.DataType, data []byte, n int) []byte {

@@ -42,7 +42,7 @@ func TestBadRequests(t *testing.T) {
 	f(ew, `null`, 400, `expected '{'`)
 	f(ew, `"inputs"`, 400, `expected '{'`)
 	f(ew, `{"inputs" [`+goodX+`]}`, 400, `expected ':'`)
-	f(ew, `{"inputs":[`+goodX+`] "id":"a"}`, 400, `expected ',' or '}' after a member`)
+	f(ew, `{"inputs":[`+goodX+`] "id":"a"}`, 400, `expected ',' or '}' in the request object`)
 	f(ew, "{\"inputs\":[{\"name\":\"x\n\"}]}", 400, "control character 0x0a in string")
 	f(ew, `{"inputs":[{"name":"x`, 400, "unterminated string")
 	f(ew, `{"inputs":[{"name":"x\q","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}`, 400, `invalid escape '\q'`)

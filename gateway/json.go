@@ -243,6 +243,65 @@ func (s *scanner) number() ([]byte, error) {
 	return b[start:i], nil
 }
 
+// object reads the object at the cursor, calling member for each key
+// with the cursor on its value; what names the object in errors.
+func (s *scanner) object(what string, member func(key []byte) error) error {
+	if err := s.expect('{'); err != nil {
+		return err
+	}
+	if s.peek() == '}' {
+		s.i++
+		return nil
+	}
+	for {
+		key, err := s.str()
+		if err != nil {
+			return err
+		}
+		if err := s.expect(':'); err != nil {
+			return err
+		}
+		if err := member(key); err != nil {
+			return err
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return nil
+		default:
+			return s.errf("expected ',' or '}' in %s, found %s", what, s.found())
+		}
+	}
+}
+
+// array reads the array at the cursor, calling element with the cursor on
+// each element.
+func (s *scanner) array(what string, element func() error) error {
+	if err := s.expect('['); err != nil {
+		return err
+	}
+	if s.peek() == ']' {
+		s.i++
+		return nil
+	}
+	for {
+		if err := element(); err != nil {
+			return err
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return nil
+		default:
+			return s.errf("expected ',' or ']' in %s, found %s", what, s.found())
+		}
+	}
+}
+
 // skip reads any JSON value and checks its syntax, keeping nothing.
 func (s *scanner) skip(depth int) error {
 	if depth > maxDepth {
@@ -250,51 +309,9 @@ func (s *scanner) skip(depth int) error {
 	}
 	switch s.peek() {
 	case '{':
-		s.i++
-		if s.peek() == '}' {
-			s.i++
-			return nil
-		}
-		for {
-			if _, err := s.str(); err != nil {
-				return err
-			}
-			if err := s.expect(':'); err != nil {
-				return err
-			}
-			if err := s.skip(depth + 1); err != nil {
-				return err
-			}
-			switch s.peek() {
-			case ',':
-				s.i++
-			case '}':
-				s.i++
-				return nil
-			default:
-				return s.errf("expected ',' or '}' in object, found %s", s.found())
-			}
-		}
+		return s.object("an object", func([]byte) error { return s.skip(depth + 1) })
 	case '[':
-		s.i++
-		if s.peek() == ']' {
-			s.i++
-			return nil
-		}
-		for {
-			if err := s.skip(depth + 1); err != nil {
-				return err
-			}
-			switch s.peek() {
-			case ',':
-				s.i++
-			case ']':
-				s.i++
-				return nil
-			default:
-				return s.errf("expected ',' or ']' in array, found %s", s.found())
-			}
-		}
+		return s.array("an array", func() error { return s.skip(depth + 1) })
 	case '"':
 		_, err := s.str()
 		return err

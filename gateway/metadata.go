@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"strconv"
-
 	"github.com/infergate/infergate/runtime"
 )
 
@@ -43,18 +41,8 @@ func appendTensorInfos(dst []byte, infos []runtime.TensorInfo) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, `{"name":`...)
-		dst = appendString(dst, t.Name)
-		dst = append(dst, `,"datatype":"`...)
-		dst = append(dst, t.DataType.String()...)
-		dst = append(dst, `","shape":[`...)
-		for d, size := range t.Shape {
-			if d > 0 {
-				dst = append(dst, ',')
-			}
-			dst = strconv.AppendInt(dst, size, 10)
-		}
-		dst = append(dst, "]}"...)
+		dst = appendTensorHeader(dst, t.Name, t.DataType, t.Shape)
+		dst = append(dst, '}')
 	}
 	return append(dst, ']')
 }

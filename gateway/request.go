@@ -78,66 +78,51 @@ func (r *inferRequest) decode(body []byte) error {
 	if s.peek() == 0 {
 		return badRequest("request body is empty; expected a JSON object with \"inputs\"")
 	}
-	if err := s.expect('{'); err != nil {
-		return err
-	}
 	var seen uint8
 	const seenID, seenParams, seenInputs, seenOutputs = 1, 2, 4, 8
-	if s.peek() == '}' {
-		s.i++
-	} else {
-		for {
-			key, err := s.str()
-			if err != nil {
-				return err
+	err := s.object("the request object", func(key []byte) error {
+		var bit uint8
+		var err error
+		switch string(key) {
+		case "id":
+			bit = seenID
+			if s.peek() != '"' {
+				return badRequest("\"id\" must be a string")
 			}
-			if err := s.expect(':'); err != nil {
-				return err
+			r.id, err = s.str()
+			r.hasID = true
+		case "parameters":
+			bit = seenParams
+			if s.peek() != '{' {
+				return badRequest("\"parameters\" must be an object")
 			}
-			var bit uint8
-			switch string(key) {
-			case "id":
-				bit = seenID
-				if s.peek() != '"' {
-					return badRequest("\"id\" must be a string")
-				}
-				if r.id, err = s.str(); err != nil {
-					return err
-				}
-				r.hasID = true
-			case "parameters":
-				bit = seenParams
-				if s.peek() != '{' {
-					return badRequest("\"parameters\" must be an object")
-				}
-				err = s.skip(1)
-			case "inputs":
-				bit = seenInputs
-				err = r.decodeInputs(&s)
-			case "outputs":
-				bit = seenOutputs
-				err = r.decodeOutputs(&s)
-			default:
-				return badRequest("unknown member \"" + string(key) + "\" in inference request; expected id, parameters, inputs, outputs")
+			err = s.skip(1)
+		case "inputs":
+			bit = seenInputs
+			if s.peek() != '[' {
+				return badRequest("\"inputs\" must be an array of tensors")
 			}
-			if err != nil {
-				return err
+			err = s.array(`"inputs"`, func() error { return r.decodeInput(&s) })
+		case "outputs":
+			bit = seenOutputs
+			if s.peek() != '[' {
+				return badRequest(`"outputs" must be an array of {"name": ...} objects`)
 			}
-			if seen&bit != 0 {
-				return badRequest("member \"" + string(key) + "\" appears twice")
-			}
-			seen |= bit
-			c := s.peek()
-			if c == ',' {
-				s.i++
-				continue
-			}
-			if c == '}' {
-				s.i++
-				break
-			}
-			return s.errf("expected ',' or '}' after a member, found %s", s.found())
+			err = s.array(`"outputs"`, func() error { return r.decodeOutput(&s) })
+		default:
+			return badRequest("unknown member \"" + string(key) + "\" in inference request; expected id, parameters, inputs, outputs")
 		}
+		if err != nil {
+			return err
+		}
+		if seen&bit != 0 {
+			return badRequest("member \"" + string(key) + "\" appears twice")
+		}
+		seen |= bit
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if s.peek() != 0 {
 		return s.errf("unexpected data after the request object: %s", s.found())
@@ -148,118 +133,72 @@ func (r *inferRequest) decode(body []byte) error {
 	return nil
 }
 
-func (r *inferRequest) decodeInputs(s *scanner) error {
-	if s.peek() != '[' {
-		return badRequest("\"inputs\" must be an array of tensors")
-	}
-	s.i++
-	if s.peek() == ']' {
-		s.i++
-		return nil
-	}
-	for {
-		if err := r.decodeInput(s); err != nil {
-			return err
-		}
-		switch s.peek() {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			return nil
-		default:
-			return s.errf("expected ',' or ']' in \"inputs\", found %s", s.found())
-		}
-	}
-}
-
 func (r *inferRequest) decodeInput(s *scanner) error {
 	if s.peek() != '{' {
 		return badRequest(`each element of "inputs" must be an object with name, shape, datatype and data`)
 	}
-	s.i++
 	r.inputs = append(r.inputs, inputSpec{})
 	in := &r.inputs[len(r.inputs)-1]
 	var hasName, hasType, hasData bool
-	if s.peek() == '}' {
-		s.i++
-	} else {
-		for {
-			key, err := s.str()
-			if err != nil {
-				return err
+	err := s.object("an input", func(key []byte) error {
+		var err error
+		switch string(key) {
+		case "name":
+			if hasName {
+				return badRequest(`an input has "name" twice`)
 			}
-			if err := s.expect(':'); err != nil {
-				return err
+			if s.peek() != '"' {
+				return badRequest(`input "name" must be a string`)
 			}
-			switch string(key) {
-			case "name":
-				if hasName {
-					return badRequest(`an input has "name" twice`)
-				}
-				if s.peek() != '"' {
-					return badRequest(`input "name" must be a string`)
-				}
-				in.name, err = s.str()
-				hasName = true
-			case "datatype":
-				if hasType {
-					return badRequest(`an input has "datatype" twice`)
-				}
-				if s.peek() != '"' {
-					return badRequest(`input "datatype" must be a string such as "FP32"`)
-				}
-				in.datatype, err = s.str()
-				hasType = true
-			case "shape":
-				if in.hasShape {
-					return badRequest(`an input has "shape" twice`)
-				}
-				err = r.decodeShape(s, in)
-			case "parameters":
-				if s.peek() != '{' {
-					return badRequest(`input "parameters" must be an object`)
-				}
-				err = s.skip(1)
-			case "data":
-				if hasData {
-					return badRequest(`an input has "data" twice`)
-				}
-				hasData = true
-				if r.target.v != nil && hasName && hasType && in.hasShape {
-					err = r.bindInput(in, s)
-					break
-				}
-				// Kept raw for bind: nothing in it may be unescaped yet,
-				// or bind would unescape it a second time.
-				s.ws()
-				start := s.i
-				switch s.peek() {
-				case '[':
-					err = s.skipArray()
-				case '"':
-					err = s.skipString()
-				default:
-					err = s.skip(1)
-				}
-				in.data = s.b[start:s.i]
+			in.name, err = s.str()
+			hasName = true
+		case "datatype":
+			if hasType {
+				return badRequest(`an input has "datatype" twice`)
+			}
+			if s.peek() != '"' {
+				return badRequest(`input "datatype" must be a string such as "FP32"`)
+			}
+			in.datatype, err = s.str()
+			hasType = true
+		case "shape":
+			if in.hasShape {
+				return badRequest(`an input has "shape" twice`)
+			}
+			err = r.decodeShape(s, in)
+		case "parameters":
+			if s.peek() != '{' {
+				return badRequest(`input "parameters" must be an object`)
+			}
+			err = s.skip(1)
+		case "data":
+			if hasData {
+				return badRequest(`an input has "data" twice`)
+			}
+			hasData = true
+			if r.target.v != nil && hasName && hasType && in.hasShape {
+				return r.bindInput(in, s)
+			}
+			// Kept raw for bind: nothing in it may be unescaped yet,
+			// or bind would unescape it a second time.
+			s.ws()
+			start := s.i
+			switch s.peek() {
+			case '[':
+				err = s.skipArray()
+			case '"':
+				err = s.skipString()
 			default:
-				return badRequest("unknown member \"" + string(key) + "\" in an input; expected name, shape, datatype, parameters, data")
+				err = s.skip(1)
 			}
-			if err != nil {
-				return err
-			}
-			c := s.peek()
-			if c == ',' {
-				s.i++
-				continue
-			}
-			if c == '}' {
-				s.i++
-				break
-			}
-			return s.errf("expected ',' or '}' in an input, found %s", s.found())
+			in.data = s.b[start:s.i]
+		default:
+			return badRequest("unknown member \"" + string(key) + "\" in an input; expected name, shape, datatype, parameters, data")
 		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	switch {
 	case !hasName:
@@ -327,82 +266,44 @@ func (r *inferRequest) decodeShape(s *scanner, in *inputSpec) error {
 	}
 }
 
-func (r *inferRequest) decodeOutputs(s *scanner) error {
-	if s.peek() != '[' {
-		return badRequest(`"outputs" must be an array of {"name": ...} objects`)
+func (r *inferRequest) decodeOutput(s *scanner) error {
+	if s.peek() != '{' {
+		return badRequest(`each element of "outputs" must be an object with a "name"`)
 	}
-	s.i++
-	if s.peek() == ']' {
-		s.i++
-		return nil
-	}
-	for {
-		if s.peek() != '{' {
-			return badRequest(`each element of "outputs" must be an object with a "name"`)
-		}
-		s.i++
-		var name []byte
-		hasName := false
-		if s.peek() == '}' {
-			s.i++
-		} else {
-			for {
-				key, err := s.str()
-				if err != nil {
-					return err
-				}
-				if err := s.expect(':'); err != nil {
-					return err
-				}
-				switch string(key) {
-				case "name":
-					if s.peek() != '"' {
-						return badRequest(`output "name" must be a string`)
-					}
-					name, err = s.str()
-					hasName = true
-				case "parameters":
-					if s.peek() != '{' {
-						return badRequest(`output "parameters" must be an object`)
-					}
-					err = s.skip(1)
-				default:
-					return badRequest("unknown member \"" + string(key) + "\" in a requested output; expected name, parameters")
-				}
-				if err != nil {
-					return err
-				}
-				c := s.peek()
-				if c == ',' {
-					s.i++
-					continue
-				}
-				if c == '}' {
-					s.i++
-					break
-				}
-				return s.errf("expected ',' or '}' in a requested output, found %s", s.found())
+	var name []byte
+	hasName := false
+	err := s.object("a requested output", func(key []byte) error {
+		var err error
+		switch string(key) {
+		case "name":
+			if s.peek() != '"' {
+				return badRequest(`output "name" must be a string`)
 			}
-		}
-		if !hasName {
-			return badRequest(`a requested output has no "name"`)
-		}
-		for _, prev := range r.outputs {
-			if string(prev) == string(name) {
-				return badRequest("output \"" + string(name) + "\" is requested twice")
+			name, err = s.str()
+			hasName = true
+		case "parameters":
+			if s.peek() != '{' {
+				return badRequest(`output "parameters" must be an object`)
 			}
-		}
-		r.outputs = append(r.outputs, name)
-		switch s.peek() {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			return nil
+			err = s.skip(1)
 		default:
-			return s.errf("expected ',' or ']' in \"outputs\", found %s", s.found())
+			return badRequest("unknown member \"" + string(key) + "\" in a requested output; expected name, parameters")
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !hasName {
+		return badRequest(`a requested output has no "name"`)
+	}
+	for _, prev := range r.outputs {
+		if string(prev) == string(name) {
+			return badRequest("output \"" + string(name) + "\" is requested twice")
 		}
 	}
+	r.outputs = append(r.outputs, name)
+	return nil
 }
 
 // parseInt reads a JSON integer token; fractions, exponents and
