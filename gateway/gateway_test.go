@@ -89,6 +89,22 @@ func writeTestRepository(dir string) error {
 	if err := demomodels.WriteRepository(dir, false); err != nil {
 		return err
 	}
+	// The demo repository's committed configs, so the tests serve what
+	// `make run` serves (elementwise, fraud and mlp batch).
+	configs, err := filepath.Glob("../configs/models/*/config.yaml")
+	if err != nil || len(configs) == 0 {
+		return fmt.Errorf("demo configs not found: %v", err)
+	}
+	for _, c := range configs {
+		b, err := os.ReadFile(c)
+		if err != nil {
+			return err
+		}
+		model := filepath.Base(filepath.Dir(c))
+		if err := os.WriteFile(filepath.Join(dir, model, "config.yaml"), b, 0o644); err != nil {
+			return err
+		}
+	}
 	for name, dt := range map[string]demomodels.DataType{"dynamic2d": demomodels.Float, "dynamic2d_u8": demomodels.Uint8} {
 		g := demomodels.NewGraph(name)
 		g.Input("x", dt, -1, -1)

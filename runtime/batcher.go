@@ -93,9 +93,15 @@ func (b *Batcher) Run(c *Call) error {
 		}
 	}
 	c.b.rows = int(c.ins[0].shape[0])
-	if c.b.rows > b.maxBatch || c.b.rows == 0 {
+	if c.b.rows > b.maxBatch || c.b.rows == 0 || !sameFirstDims(c) {
+		// Too big to share a run, empty, or inputs whose first
+		// dimensions differ (rows are not aligned across inputs): alone.
 		c.b.started = time.Now()
-		return c.Run()
+		err := c.Run()
+		if b.OnRun != nil {
+			b.OnRun(1, c.b.rows)
+		}
+		return err
 	}
 	b.mu.Lock()
 	if !b.leading {
@@ -146,6 +152,16 @@ func (b *Batcher) lead(first *Call) {
 	if b.OnRun != nil {
 		b.OnRun(len(batch), rows)
 	}
+	for _, c := range batch {
+		c.b.err = err
+	}
+	for _, c := range batch[1:] {
+		c.b.done <- struct{}{}
+	}
+	// Done with batch before leadership passes: the next leader reuses
+	// its memory.
+	clear(batch)
+	b.batch = batch[:0]
 
 	b.mu.Lock()
 	var next *Call
@@ -155,18 +171,21 @@ func (b *Batcher) lead(first *Call) {
 		b.leading = false
 	}
 	b.mu.Unlock()
-	for _, c := range batch {
-		c.b.err = err
-	}
-	for _, c := range batch[1:] {
-		c.b.done <- struct{}{}
-	}
-	clear(batch)
-	b.batch = batch[:0]
 	if next != nil {
 		next.b.lead = true
 		next.b.done <- struct{}{}
 	}
+}
+
+// sameFirstDims reports whether every input of c has the same first
+// dimension, the rows that stacking aligns.
+func sameFirstDims(c *Call) bool {
+	for i := range c.ins {
+		if c.ins[i].shape[0] != c.ins[0].shape[0] {
+			return false
+		}
+	}
+	return true
 }
 
 // sameTrailingShapes reports whether two calls' inputs differ at most in
@@ -225,9 +244,10 @@ func (b *Batcher) runBatch(batch []*Call, rows int) error {
 	}
 	for k := range bc.sel {
 		if o := &bc.outs[k]; o.rank == 0 || int(o.shape[0]) != rows {
+			err := fmt.Errorf("output %q of a batch of %d rows has shape %v: the model does not keep dimension 0 as the batch", s.Outputs[bc.sel[k]].Name, rows, bc.Output(k).Shape)
 			bc.reset()
 			s.calls.Put(bc)
-			return fmt.Errorf("output %q of a batch of %d rows has shape %v: the model does not keep dimension 0 as the batch", s.Outputs[bc.sel[k]].Name, rows, bc.Output(k).Shape)
+			return err
 		}
 	}
 	bc.b.refs.Store(int32(len(batch)))
