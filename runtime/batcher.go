@@ -17,10 +17,10 @@ import (
 // It is work-conserving: a request that finds the session idle runs at
 // once instead of waiting for company (Triton's dynamic batcher waits up to
 // max_queue_delay); batches form only from requests that queue while a run
-// is under way. The caller that finds no run in progress leads: it yields
-// once, so goroutines already runnable (requests read off other
-// connections) can queue, takes what queued, runs it, and hands leadership
-// to the first request still waiting. Followers block on a channel of
+// is under way. The caller that finds no run in progress leads: it takes
+// what queued (on a single P, after yielding once so that runnable
+// goroutines can queue), runs it, and hands leadership to the first
+// request still waiting. Followers block on a channel of
 // their own, so nothing here allocates per request.
 type Batcher struct {
 	s        *Session
@@ -123,10 +123,13 @@ func (b *Batcher) Run(c *Call) error {
 // lead runs one batch that starts with first, then passes leadership on.
 func (b *Batcher) lead(first *Call) {
 	b.mu.Lock()
-	if len(b.queue) <= 1 {
-		// Nothing (else) queued yet: let the goroutines that are
-		// runnable now reach the queue before the batch is cut. When
-		// none are, this returns at once, so a lone request pays nothing.
+	if len(b.queue) <= 1 && goruntime.GOMAXPROCS(0) == 1 {
+		// On one P a run holds the only P, so requests can never queue
+		// behind it: yield once to let the goroutines that are runnable
+		// now (requests read off other connections) reach the queue
+		// before the batch is cut. With nothing runnable this returns at
+		// once. With more Ps requests queue during runs by themselves,
+		// and a yield would only wake an idle P (microseconds on a VM).
 		b.mu.Unlock()
 		goruntime.Gosched()
 		b.mu.Lock()

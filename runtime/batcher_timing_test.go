@@ -59,3 +59,33 @@ func BenchmarkBatcherElementwise(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBatcherLoneRequest is the single-client case: one goroutine,
+// one request at a time. The batcher must not make a lone request wait for
+// company, so its ns/op should match plain Call.Run's within noise.
+func BenchmarkBatcherLoneRequest(b *testing.B) {
+	s := openDemo(b, "elementwise")
+	bt := NewBatcher(s, 64)
+	x := []float32{1, 2, 3, 4}
+	shape := []int64{1, 4}
+	for _, mode := range []string{"Call", "Batcher", "Call", "Batcher"} {
+		run := (*Call).Run
+		if mode == "Batcher" {
+			run = bt.Run
+		}
+		b.Run(mode, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c, err := s.AcquireCall()
+				if err != nil {
+					b.Fatal(err)
+				}
+				putFloat32s(c.Input(0, FP32, shape, 4), x)
+				if err := run(c); err != nil {
+					b.Fatal(err)
+				}
+				s.ReleaseCall(c)
+			}
+		})
+	}
+}
