@@ -43,6 +43,8 @@ type ModelConfig struct {
 	// dimension the file leaves dynamic (requests are then held to it).
 	Inputs  []TensorConfig `yaml:"inputs"`
 	Outputs []TensorConfig `yaml:"outputs"`
+	// ProviderConfig: execution_provider and its options.
+	ProviderConfig `yaml:",inline"`
 }
 
 // TensorConfig declares one input or output in config.yaml.
