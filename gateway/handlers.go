@@ -16,6 +16,9 @@ import (
 
 const contentJSON = "application/json"
 
+// statusClientClosed is nginx's 499: the client left before the answer.
+const statusClientClosed = 499
+
 // serveHTTP routes OIP v2 paths by hand: the set is small and fixed, and a
 // router library would cost more per request than these comparisons.
 func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
@@ -157,8 +160,25 @@ func (s *Server) serveInfer(ctx *fasthttp.RequestCtx, model, version []byte) {
 	}
 	decoded := time.Now()
 	monitor.Observe(m.Decode, decoded.Sub(start))
+	if req.priority > 0 {
+		call.SetPriority(int(min(req.priority, 1<<20)))
+	}
+	if req.timeout > 0 {
+		call.SetTimeout(time.Duration(min(req.timeout, 1<<40)) * time.Microsecond)
+	}
+	call.SetTag(ctx)
 	if err := v.Run(call); err != nil {
-		s.fail(ctx, m, fasthttp.StatusInternalServerError, fmt.Sprintf("model %s version %s failed to run: %v", v.Model, v.Label, err))
+		switch {
+		case errors.Is(err, runtime.ErrQueueFull):
+			ctx.Response.Header.Set("Retry-After", "1")
+			s.fail(ctx, m, fasthttp.StatusServiceUnavailable, fmt.Sprintf("model %s version %s: %v (raise max_queue_size or add instances or replicas)", v.Model, v.Label, err))
+		case errors.Is(err, runtime.ErrQueueTimeout):
+			s.fail(ctx, m, fasthttp.StatusGatewayTimeout, fmt.Sprintf("model %s version %s: %v", v.Model, v.Label, err))
+		case errors.Is(err, runtime.ErrAbandoned):
+			s.fail(ctx, m, statusClientClosed, err.Error())
+		default:
+			s.fail(ctx, m, fasthttp.StatusInternalServerError, fmt.Sprintf("model %s version %s failed to run: %v", v.Model, v.Label, err))
+		}
 		return
 	}
 	computed := time.Now()

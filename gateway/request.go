@@ -24,6 +24,10 @@ type inferRequest struct {
 	outputs [][]byte
 	// dims backs every input's shape, so shapes cost no allocation each.
 	dims []int64
+	// priority and timeout (µs) come from the request's parameters; 0
+	// leaves the model's defaults.
+	priority int64
+	timeout  int64
 	// target, when set by prepare, lets decode parse an input's data
 	// straight into the tensor as soon as it has seen the input's name,
 	// datatype and shape (the order every client library writes), so the
@@ -61,6 +65,7 @@ func releaseRequest(r *inferRequest) {
 	r.outputs = r.outputs[:0]
 	r.dims = r.dims[:0]
 	r.target = bindTarget{}
+	r.priority, r.timeout = 0, 0
 	requestPool.Put(r)
 }
 
@@ -96,7 +101,7 @@ func (r *inferRequest) decode(body []byte) error {
 			if s.peek() != '{' {
 				return badRequest("\"parameters\" must be an object")
 			}
-			err = s.skip(1)
+			err = r.decodeParameters(&s)
 		case "inputs":
 			bit = seenInputs
 			if s.peek() != '[' {
@@ -131,6 +136,34 @@ func (r *inferRequest) decode(body []byte) error {
 		return badRequest("request has no \"inputs\"")
 	}
 	return nil
+}
+
+// decodeParameters reads the request's parameters. Two steer scheduling,
+// named as Triton names them: "priority" (1 is the highest) and "timeout"
+// (microseconds a request may wait in the queue). Others are accepted and
+// ignored.
+func (r *inferRequest) decodeParameters(s *scanner) error {
+	return s.object("\"parameters\"", func(key []byte) error {
+		var dst *int64
+		switch string(key) {
+		case "priority":
+			dst = &r.priority
+		case "timeout":
+			dst = &r.timeout
+		default:
+			return s.skip(2)
+		}
+		tok, err := s.number()
+		if err != nil {
+			return badRequest("parameter \"" + string(key) + "\" must be a non-negative integer")
+		}
+		v, ok := parseInt(tok)
+		if !ok || v < 0 {
+			return badRequest("parameter \"" + string(key) + "\" must be a non-negative integer, not " + string(tok))
+		}
+		*dst = v
+		return nil
+	})
 }
 
 func (r *inferRequest) decodeInput(s *scanner) error {

@@ -113,9 +113,10 @@ func New(cfg Config, r *router.Router, reg *monitor.Registry, log *slog.Logger) 
 		for _, v := range repo.Models[name].Versions {
 			m := reg.Requests(v.Model, v.Label, v.Provider)
 			s.versionMetrics[v] = m
-			if v.Batcher != nil && v.Batcher.OnRun == nil {
-				m.EnableBatchMetrics()
-				v.Batcher.OnRun = m.ObserveRun
+			if b := v.Batcher; b != nil && b.OnRun == nil {
+				m.EnableBatchMetrics(b.Queued, b.Refused)
+				b.OnRun = m.ObserveRun
+				b.Abandoned = clientGone
 			}
 		}
 	}

@@ -48,10 +48,12 @@ const (
 	StatusTooLarge
 	StatusUnavailable
 	StatusInternal
+	StatusTimeout
+	StatusClientClosed
 	numStatuses
 )
 
-var statusCodes = [numStatuses]int{200, 400, 404, 413, 503, 500}
+var statusCodes = [numStatuses]int{200, 400, 404, 413, 503, 500, 504, 499}
 
 // StatusIndex maps an HTTP status to its class.
 func StatusIndex(code int) int {
@@ -81,12 +83,19 @@ type RequestMetrics struct {
 	once   sync.Once
 }
 
-// EnableBatchMetrics creates the batch histograms, for versions that
-// batch; others get no empty series.
-func (m *RequestMetrics) EnableBatchMetrics() {
+// EnableBatchMetrics creates the batch series, for versions that batch;
+// others get no empty series. queued reads the queue's length and refused
+// its refusals (queue full, timed out, client gone) at scrape time.
+func (m *RequestMetrics) EnableBatchMetrics(queued func() int, refused func() (full, timedOut, abandoned uint64)) {
 	m.once.Do(func() {
 		m.BatchRequests = m.set.NewPrometheusHistogramExt(`infergate_batch_requests{`+m.labels+`}`, batchBuckets)
 		m.BatchRows = m.set.NewPrometheusHistogramExt(`infergate_batch_rows{`+m.labels+`}`, batchBuckets)
+		m.set.NewGauge(`infergate_queue_length{`+m.labels+`}`, func() float64 { return float64(queued()) })
+		// Counters read at scrape time; exposed as gauges because the
+		// library's counters cannot take a callback. They only grow.
+		m.set.NewGauge(`infergate_queue_refused_total{`+m.labels+`,reason="queue_full"}`, func() float64 { f, _, _ := refused(); return float64(f) })
+		m.set.NewGauge(`infergate_queue_refused_total{`+m.labels+`,reason="timeout"}`, func() float64 { _, t, _ := refused(); return float64(t) })
+		m.set.NewGauge(`infergate_queue_refused_total{`+m.labels+`,reason="client_gone"}`, func() float64 { _, _, a := refused(); return float64(a) })
 	})
 }
 

@@ -107,12 +107,13 @@ func TestStatusIndex(t *testing.T) {
 	f(422, StatusBadRequest)
 	f(501, StatusInternal)
 	f(502, StatusInternal)
-	f(504, StatusInternal)
+	f(504, StatusTimeout)
+	f(499, StatusClientClosed)
 	f(599, StatusInternal)
 }
 
 func TestCount(t *testing.T) {
-	statuses := []string{"200", "400", "404", "413", "503", "500"}
+	statuses := []string{"200", "400", "404", "413", "503", "500", "504", "499"}
 	// f counts code once on a fresh registry; want is the status label
 	// that must read 1, every other label 0.
 	f := func(code int, want string) {

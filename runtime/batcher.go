@@ -10,36 +10,87 @@ import (
 	"unsafe"
 )
 
-// Batcher coalesces inferences that arrive together on one session into a
-// single run, stacked along dimension 0, and hands each request its own
-// rows of the outputs.
+// Batcher coalesces inferences that arrive together on a model version
+// into single runs, stacked along dimension 0, and hands each request its
+// own rows of the outputs.
 //
-// It is work-conserving: a request that finds the session idle runs at
+// It is work-conserving: a request that finds an instance idle runs at
 // once instead of waiting for company (Triton's dynamic batcher waits up to
-// max_queue_delay); batches form only from requests that queue while a run
-// is under way. The caller that finds no run in progress leads: it takes
-// what queued (on a single P, after yielding once so that runnable
-// goroutines can queue), runs it, and hands leadership to the first
-// request still waiting. Followers block on a channel of
-// their own, so nothing here allocates per request.
+// max_queue_delay, which is available here too but off by default);
+// batches form from requests that queue while every instance is busy. The
+// caller that finds an idle instance leads: it takes what queued (on a
+// single P, after yielding once so that runnable goroutines can queue),
+// runs it, and hands the instance to the first request still waiting.
+// Followers block on a channel of their own, so nothing here allocates
+// per request.
+//
+// The queue is bounded (a full queue refuses at once), ordered by priority
+// then arrival, and a request whose deadline passes while it waits is
+// dropped before it costs compute.
 type Batcher struct {
-	s        *Session
-	maxBatch int
+	sessions []*Session
+	o        BatchOptions
 	// OnRun, when set, is told the size of every run: the requests it
 	// served and their rows. It is called by the leader, outside locks.
 	OnRun func(requests, rows int)
+	// Abandoned, when set, is asked about requests that waited in the
+	// queue longer than abandonCheckAfter whether their client is gone;
+	// those are dropped before the run.
+	Abandoned func(c *Call) bool
 
 	mu      sync.Mutex
-	queue   []*Call
-	leading bool
-	// batch is the leader's working list; only the current leader uses it.
-	batch []*Call
+	queues  [][]*Call // by priority, highest first
+	queued  int
+	idle    []*Session
+	expired []*Call
+	// batch is a leader's working list; leaders take one from spare.
+	spare [][]*Call
+
+	rejected, timedOut, abandoned atomic.Uint64
 }
+
+// abandonCheckAfter is how long a request waits before its client's
+// connection is checked: checking costs a system call, and a request
+// served within a millisecond is not worth saving.
+const abandonCheckAfter = time.Millisecond
+
+// BatchOptions are a batching version's knobs, named as Triton names them.
+type BatchOptions struct {
+	// MaxBatch is the most rows one run stacks.
+	MaxBatch int
+	// MaxQueue bounds the requests waiting; 0 means unbounded (bounded
+	// only by connections).
+	MaxQueue int
+	// MaxQueueDelay, when positive, makes a leader whose batch is short of
+	// MaxBatch (or of the largest preferred size) wait that long for more
+	// requests before it runs. Zero: work-conserving.
+	MaxQueueDelay time.Duration
+	// Preferred batch sizes: when more rows wait than the largest
+	// preferred size that fits, a run stops at that size.
+	Preferred []int
+	// Timeout is how long a request may wait in the queue, unless it
+	// sets its own; 0 means no limit.
+	Timeout time.Duration
+	// PriorityLevels is the number of priorities, 1 (highest) to N;
+	// 0 means 1.
+	PriorityLevels int
+	// DefaultPriority is given to requests that name none; 0 means the
+	// lowest.
+	DefaultPriority int
+}
+
+// These are the reasons a request is refused without running.
+var (
+	ErrQueueFull    = errors.New("the model's queue is full")
+	ErrQueueTimeout = errors.New("the request's timeout passed while it waited in the queue")
+	ErrAbandoned    = errors.New("the client went away while the request waited")
+)
 
 // batchState is the part of a Call that the batcher uses.
 type batchState struct {
 	done chan struct{}
 	lead bool
+	sess *Session
 	err  error
 	// parent is the batch run whose outputs this call reads, rows
 	// [rowStart, rowStart+rows); nil when the call ran alone.
@@ -50,7 +101,30 @@ type batchState struct {
 	refs atomic.Int32
 	// started is when the run that served the call began.
 	started time.Time
+	// priority is 1 (highest) .. levels, 0 for the default; timeout 0
+	// for the default. enqueued and deadline are set when it queues.
+	priority int
+	timeout  time.Duration
+	enqueued time.Time
+	deadline time.Time
+	// Tag is the caller's: the gateway keeps its request context here so
+	// Abandoned can find the connection.
+	tag any
 }
+
+// SetPriority sets the request's priority, 1 being the highest; 0 leaves
+// the model's default.
+func (c *Call) SetPriority(p int) { c.b.priority = p }
+
+// SetTimeout sets how long the request may wait in the queue; 0 leaves
+// the model's default.
+func (c *Call) SetTimeout(d time.Duration) { c.b.timeout = d }
+
+// SetTag attaches a caller's value to the call, for Abandoned.
+func (c *Call) SetTag(v any) { c.b.tag = v }
+
+// Tag returns what SetTag attached.
+func (c *Call) Tag() any { return c.b.tag }
 
 // Batchable reports why inputs and outputs cannot be stacked along
 // dimension 0, or nil if they can.
@@ -75,14 +149,44 @@ func Batchable(inputs, outputs []TensorInfo) error {
 	return check("output", outputs)
 }
 
-// NewBatcher batches runs on s of up to maxBatch rows. The caller has
-// checked Batchable.
+// NewBatcher batches runs on s of up to maxBatch rows, with the other
+// knobs at their defaults. The caller has checked Batchable.
 func NewBatcher(s *Session, maxBatch int) *Batcher {
-	return &Batcher{s: s, maxBatch: maxBatch}
+	return NewBatcherWith([]*Session{s}, BatchOptions{MaxBatch: maxBatch})
+}
+
+// NewBatcherWith batches runs on a version's instances: sessions of one
+// model file, each running one batch at a time. Calls are acquired from
+// the first.
+func NewBatcherWith(sessions []*Session, o BatchOptions) *Batcher {
+	if o.PriorityLevels <= 0 {
+		o.PriorityLevels = 1
+	}
+	if o.DefaultPriority <= 0 || o.DefaultPriority > o.PriorityLevels {
+		o.DefaultPriority = o.PriorityLevels
+	}
+	b := &Batcher{sessions: sessions, o: o, queues: make([][]*Call, o.PriorityLevels)}
+	b.idle = append(b.idle, sessions...)
+	return b
+}
+
+// Queued returns how many requests wait.
+func (b *Batcher) Queued() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.queued
+}
+
+// Refused returns how many requests were refused because the queue was
+// full, dropped because their timeout passed, and dropped because their
+// client went away.
+func (b *Batcher) Refused() (full, timedOut, abandoned uint64) {
+	return b.rejected.Load(), b.timedOut.Load(), b.abandoned.Load()
 }
 
 // Run runs c, alone or stacked with other calls, and returns when c's
-// outputs are readable.
+// outputs are readable or c was refused (ErrQueueFull, ErrQueueTimeout,
+// ErrAbandoned).
 func (b *Batcher) Run(c *Call) error {
 	if err := c.checkBound(); err != nil {
 		return err
@@ -93,37 +197,63 @@ func (b *Batcher) Run(c *Call) error {
 		}
 	}
 	c.b.rows = int(c.ins[0].shape[0])
-	if c.b.rows > b.maxBatch || c.b.rows == 0 || !sameFirstDims(c) {
+	if c.b.rows > b.o.MaxBatch || c.b.rows == 0 || !sameFirstDims(c) {
 		// Too big to share a run, empty, or inputs whose first
-		// dimensions differ (rows are not aligned across inputs): alone.
+		// dimensions differ (rows are not aligned across inputs): alone,
+		// on any instance (ONNX Runtime sessions take concurrent runs).
 		c.b.started = time.Now()
-		err := c.Run()
+		err := c.runOn(b.sessions[int(c.b.started.UnixNano())%len(b.sessions)])
 		if b.OnRun != nil {
 			b.OnRun(1, c.b.rows)
 		}
 		return err
 	}
+	prio := c.b.priority
+	if prio <= 0 || prio > b.o.PriorityLevels {
+		prio = b.o.DefaultPriority
+	}
 	b.mu.Lock()
-	if !b.leading {
-		b.leading = true
+	if len(b.idle) > 0 {
+		// An instance is idle, so nothing waits (instances go idle only
+		// when the queue is empty): run now, taking along anything that
+		// queues meanwhile.
+		sess := b.idle[len(b.idle)-1]
+		b.idle = b.idle[:len(b.idle)-1]
 		b.mu.Unlock()
-		b.lead(c)
+		b.lead(c, sess)
 		return c.b.err
 	}
-	b.queue = append(b.queue, c)
+	if b.o.MaxQueue > 0 && b.queued >= b.o.MaxQueue {
+		b.mu.Unlock()
+		b.rejected.Add(1)
+		return ErrQueueFull
+	}
+	timeout := c.b.timeout
+	if timeout <= 0 {
+		timeout = b.o.Timeout
+	}
+	if timeout > 0 || b.Abandoned != nil {
+		c.b.enqueued = time.Now()
+		if timeout > 0 {
+			c.b.deadline = c.b.enqueued.Add(timeout)
+		}
+	}
+	b.queues[prio-1] = append(b.queues[prio-1], c)
+	b.queued++
 	b.mu.Unlock()
 	<-c.b.done
 	if c.b.lead {
 		c.b.lead = false
-		b.lead(c)
+		b.lead(c, c.b.sess)
 	}
 	return c.b.err
 }
 
-// lead runs one batch that starts with first, then passes leadership on.
-func (b *Batcher) lead(first *Call) {
+// lead runs one batch that starts with first (unless first itself must
+// be dropped) on sess, then passes sess on.
+func (b *Batcher) lead(first *Call, sess *Session) {
 	b.mu.Lock()
-	if len(b.queue) <= 1 && goruntime.GOMAXPROCS(0) == 1 {
+	if b.queued == 0 && goruntime.GOMAXPROCS(0) == 1 {
 		// On one P a run holds the only P, so requests can never queue
 		// behind it: yield once to let the goroutines that are runnable
 		// now (requests read off other connections) reach the queue
@@ -134,50 +264,144 @@ func (b *Batcher) lead(first *Call) {
 		goruntime.Gosched()
 		b.mu.Lock()
 	}
-	batch := append(b.batch[:0], first)
-	rows := first.b.rows
-	kept := b.queue[:0]
-	for _, c := range b.queue {
-		switch {
-		case c == first:
-		case rows+c.b.rows <= b.maxBatch && sameTrailingShapes(first, c):
-			batch = append(batch, c)
-			rows += c.b.rows
-		default:
-			kept = append(kept, c)
-		}
+	if d := b.o.MaxQueueDelay; d > 0 && first.b.rows+b.queuedRows() < b.target() {
+		b.mu.Unlock()
+		time.Sleep(d)
+		b.mu.Lock()
 	}
-	clear(b.queue[len(kept):])
-	b.queue = kept
+	var batch []*Call
+	if n := len(b.spare); n > 0 {
+		batch = b.spare[n-1][:0]
+		b.spare = b.spare[:n-1]
+	}
+	batch, rows := b.cut(batch, first)
+	dropped := b.expired
+	b.expired = nil
 	b.mu.Unlock()
 
-	err := b.runBatch(batch, rows)
-	if b.OnRun != nil {
-		b.OnRun(len(batch), rows)
+	for _, c := range dropped {
+		if c != first {
+			c.b.done <- struct{}{}
+		}
+	}
+	clear(dropped)
+	var err error
+	if len(batch) > 0 {
+		err = b.runBatch(batch, rows, sess)
+		if b.OnRun != nil {
+			b.OnRun(len(batch), rows)
+		}
 	}
 	for _, c := range batch {
 		c.b.err = err
+		if c != first {
+			c.b.done <- struct{}{}
+		}
 	}
-	for _, c := range batch[1:] {
-		c.b.done <- struct{}{}
-	}
-	// Done with batch before leadership passes: the next leader reuses
-	// its memory.
 	clear(batch)
-	b.batch = batch[:0]
 
 	b.mu.Lock()
+	b.spare = append(b.spare, batch[:0])
+	if dropped != nil {
+		b.expired = dropped[:0]
+	}
 	var next *Call
-	if len(b.queue) > 0 {
-		next = b.queue[0]
-	} else {
-		b.leading = false
+	for p := range b.queues {
+		if q := b.queues[p]; len(q) > 0 {
+			next = q[0]
+			copy(q, q[1:])
+			q[len(q)-1] = nil
+			b.queues[p] = q[:len(q)-1]
+			b.queued--
+			break
+		}
+	}
+	if next == nil {
+		b.idle = append(b.idle, sess)
 	}
 	b.mu.Unlock()
 	if next != nil {
 		next.b.lead = true
+		next.b.sess = sess
 		next.b.done <- struct{}{}
 	}
+}
+
+// target is the batch size a delayed leader waits for.
+func (b *Batcher) target() int {
+	if n := len(b.o.Preferred); n > 0 {
+		return b.o.Preferred[n-1]
+	}
+	return b.o.MaxBatch
+}
+
+func (b *Batcher) queuedRows() int {
+	rows := 0
+	for _, q := range b.queues {
+		for _, c := range q {
+			rows += c.b.rows
+		}
+	}
+	return rows
+}
+
+// cut takes first and the queued calls that fit with it, highest priority
+// first and in arrival order within a priority, into batch. Calls whose
+// deadline passed or whose client left go to b.expired with their error;
+// first may be among them, and then the batch starts with the next call.
+// The caller holds b.mu.
+func (b *Batcher) cut(batch []*Call, first *Call) ([]*Call, int) {
+	var now time.Time
+	limit := b.o.MaxBatch
+	if len(b.o.Preferred) > 0 {
+		// Stop at the largest preferred size that the waiting rows reach.
+		avail := first.b.rows + b.queuedRows()
+		for _, p := range b.o.Preferred {
+			if p <= avail && p <= b.o.MaxBatch {
+				limit = p
+			}
+		}
+	}
+	rows := 0
+	consider := func(c *Call) bool { // reports whether c was taken or dropped
+		if !c.b.enqueued.IsZero() {
+			if now.IsZero() {
+				now = time.Now()
+			}
+			if !c.b.deadline.IsZero() && now.After(c.b.deadline) {
+				c.b.err = ErrQueueTimeout
+				b.timedOut.Add(1)
+				b.expired = append(b.expired, c)
+				return true
+			}
+			if b.Abandoned != nil && now.Sub(c.b.enqueued) > abandonCheckAfter && b.Abandoned(c) {
+				c.b.err = ErrAbandoned
+				b.abandoned.Add(1)
+				b.expired = append(b.expired, c)
+				return true
+			}
+		}
+		if len(batch) == 0 || (rows+c.b.rows <= limit && sameTrailingShapes(batch[0], c)) {
+			batch = append(batch, c)
+			rows += c.b.rows
+			return true
+		}
+		return false
+	}
+	consider(first)
+	for p := range b.queues {
+		q := b.queues[p]
+		kept := q[:0]
+		for _, c := range q {
+			if !consider(c) {
+				kept = append(kept, c)
+			}
+		}
+		b.queued -= len(q) - len(kept)
+		clear(q[len(kept):])
+		b.queues[p] = kept
+	}
+	return batch, rows
 }
 
 // sameFirstDims reports whether every input of c has the same first
@@ -208,15 +432,15 @@ func sameTrailingShapes(a, c *Call) bool {
 	return true
 }
 
-func (b *Batcher) runBatch(batch []*Call, rows int) error {
+func (b *Batcher) runBatch(batch []*Call, rows int, sess *Session) error {
 	start := time.Now()
 	for _, c := range batch {
 		c.b.started = start
 	}
 	if len(batch) == 1 {
-		return batch[0].Run()
+		return batch[0].runOn(sess)
 	}
-	s := b.s
+	s := b.sessions[0]
 	bc := s.calls.Get().(*Call)
 	first := batch[0]
 	var shape [16]int64
@@ -240,7 +464,7 @@ func (b *Batcher) runBatch(batch []*Call, rows int) error {
 			off += n
 		}
 	}
-	if err := bc.Run(); err != nil {
+	if err := bc.runOn(sess); err != nil {
 		bc.reset()
 		s.calls.Put(bc)
 		return err

@@ -232,7 +232,7 @@ func (g *batchGate) takeRuns() []batchRun {
 func (g *batchGate) queued() int {
 	g.b.mu.Lock()
 	defer g.b.mu.Unlock()
-	return len(g.b.queue)
+	return g.b.queued
 }
 
 // waitQueued waits until n calls wait in the batcher's queue.
@@ -1565,7 +1565,7 @@ func TestRepositoryMaxBatchSize(t *testing.T) {
 			t.Errorf("%s is %s: %s", name, st, why)
 			continue
 		}
-		if v.Batcher == nil || v.Batcher.maxBatch != maxBatch || v.Batcher.s != v.Session {
+		if v.Batcher == nil || v.Batcher.o.MaxBatch != maxBatch || v.Batcher.sessions[0] != v.Session {
 			t.Errorf("%s: Batcher = %+v, want one of max batch %d on its session", name, v.Batcher, maxBatch)
 		}
 	}

@@ -188,6 +188,12 @@ func (c *Call) Selected() []int { return c.sel }
 // Run executes the model on the bound inputs: one cgo call that wraps the
 // inputs, runs the session and describes the outputs.
 func (c *Call) Run() error {
+	return c.runOn(c.s)
+}
+
+// runOn runs the call on sess, an instance of the same model as the
+// session the call was acquired from (same names, same order).
+func (c *Call) runOn(sess *Session) error {
 	if err := c.checkBound(); err != nil {
 		return err
 	}
@@ -196,7 +202,7 @@ func (c *Call) Run() error {
 			c.sel = append(c.sel, o)
 		}
 	}
-	allNames := unsafe.Slice(c.s.outNames, max(len(c.s.Outputs), 1))
+	allNames := unsafe.Slice(sess.outNames, max(len(sess.Outputs), 1))
 	for k, o := range c.sel {
 		c.names[k] = allNames[o]
 	}
@@ -204,7 +210,7 @@ func (c *Call) Run() error {
 	if len(c.ins) > 0 {
 		ins = &c.ins[0]
 	}
-	err := cErr(C.ig_run(c.s.c, nil, c.s.inNames, ins, C.size_t(len(c.ins)),
+	err := cErr(C.ig_run(sess.c, nil, sess.inNames, ins, C.size_t(len(c.ins)),
 		&c.names[0], &c.outs[0], C.size_t(len(c.sel))))
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -36,6 +37,31 @@ type ModelConfig struct {
 	// many rows per run. The model's inputs and outputs must all have a
 	// dynamic first dimension. Zero (default) runs each request alone.
 	MaxBatchSize int `yaml:"max_batch_size"`
+	// MaxQueueSize bounds the requests waiting for a batch; a request
+	// that finds it full is refused at once (503 with Retry-After).
+	// Zero means 1024.
+	MaxQueueSize int `yaml:"max_queue_size"`
+	// MaxQueueDelay, in microseconds, makes a run wait that long for
+	// company when its batch is short. Zero (default) never waits: a
+	// request that finds an idle instance runs at once.
+	MaxQueueDelay int64 `yaml:"max_queue_delay"`
+	// PreferredBatchSizes: a run stops at the largest of these that the
+	// waiting rows reach. Each version is warmed up at each size.
+	PreferredBatchSizes []int `yaml:"preferred_batch_sizes"`
+	// Timeout, in microseconds, is how long a request may wait in the
+	// queue unless it sets parameters.timeout itself. Zero: no limit.
+	Timeout int64 `yaml:"timeout"`
+	// PriorityLevels is how many priorities requests may ask for with
+	// parameters.priority, 1 being the highest. Zero means 1.
+	PriorityLevels int `yaml:"priority_levels"`
+	// DefaultPriority is given to requests that ask for none. Zero means
+	// the lowest.
+	DefaultPriority int `yaml:"default_priority"`
+	// Instances is how many sessions of the version run side by side,
+	// each one batch at a time. Zero means one per 8 cores (at least
+	// one): on 2 cores one session already keeps both busy with the HTTP
+	// server; on 64 cores eight batches run at once.
+	Instances int `yaml:"instances"`
 	// GraphOptimization: "none", "basic", "extended" or "all" (default).
 	GraphOptimization string `yaml:"graph_optimization"`
 	// Inputs and Outputs, when given, are checked against the ONNX file at
@@ -83,6 +109,18 @@ func (c *ModelConfig) validate() error {
 	}
 	if c.MaxBatchSize < 0 {
 		return errors.New("max_batch_size must be 0 (no batching) or positive")
+	}
+	if c.MaxQueueSize < 0 || c.MaxQueueDelay < 0 || c.Timeout < 0 || c.Instances < 0 || c.PriorityLevels < 0 || c.DefaultPriority < 0 {
+		return errors.New("max_queue_size, max_queue_delay, timeout, instances, priority_levels and default_priority must not be negative")
+	}
+	for _, p := range c.PreferredBatchSizes {
+		if p <= 0 || p > c.MaxBatchSize {
+			return fmt.Errorf("preferred_batch_sizes: %d must be between 1 and max_batch_size (%d)", p, c.MaxBatchSize)
+		}
+	}
+	slices.Sort(c.PreferredBatchSizes)
+	if c.DefaultPriority > max(c.PriorityLevels, 1) {
+		return fmt.Errorf("default_priority %d is beyond priority_levels %d", c.DefaultPriority, max(c.PriorityLevels, 1))
 	}
 	if c.IntraOpThreads < 0 || c.InterOpThreads < 0 {
 		return errors.New("intra_op_threads and inter_op_threads must be 0 (default) or positive")

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	goruntime "runtime"
 )
 
 // State is where a model version stands, named as Triton's repository
@@ -46,14 +48,19 @@ type Version struct {
 	Outputs []TensorInfo
 	// Provider is the execution provider the session runs on.
 	Provider string
+	// Session is the first instance; Sessions all of them.
 	Session  *Session
+	Sessions []*Session
 	// Batcher stacks concurrent requests into one run; nil when the
 	// model's config does not ask for batching.
 	Batcher  *Batcher
 	LoadTime time.Duration
+	// WarmUpErr says why warming up failed; the version serves anyway.
+	WarmUpErr error
 
 	state  atomic.Int32
 	reason atomic.Pointer[string]
+	next   atomic.Uint32 // round robin over Sessions without a batcher
 }
 
 // Run runs a bound call on this version, through its batcher when it has
@@ -63,6 +70,9 @@ func (v *Version) Run(c *Call) error {
 		return v.Batcher.Run(c)
 	}
 	c.b.started = time.Now()
+	if len(v.Sessions) > 1 {
+		return c.runOn(v.Sessions[int(v.next.Add(1))%len(v.Sessions)])
+	}
 	return c.Run()
 }
 
@@ -214,6 +224,9 @@ func (r *Repository) Load(env *Environment, log *slog.Logger) {
 					log.Error("model version unavailable", "model", m.Name, "version", v.Number, "reason", err)
 					return
 				}
+				if v.WarmUpErr != nil {
+					log.Warn("model version warm-up failed; serving anyway", "model", m.Name, "version", v.Number, "err", v.WarmUpErr)
+				}
 				log.Info("model version ready", "model", m.Name, "version", v.Number,
 					"provider", v.Provider, "inputs", len(v.Inputs), "outputs", len(v.Outputs),
 					"load_time", v.LoadTime.Round(time.Millisecond))
@@ -232,32 +245,67 @@ func loadVersion(env *Environment, cfg ModelConfig, v *Version) error {
 		return err
 	}
 	level, _ := cfg.optimizationLevel()
-	s, err := env.NewSession(v.Path, SessionOptions{
+	opts := SessionOptions{
 		IntraOpThreads:    cfg.IntraOpThreads,
 		InterOpThreads:    cfg.InterOpThreads,
 		GraphOptimization: level,
-	})
-	if err != nil {
-		return fmt.Errorf("ONNX Runtime cannot load %s: %w", v.Path, err)
 	}
+	instances := cfg.Instances
+	if instances == 0 {
+		instances = 1
+		if cfg.MaxBatchSize > 0 {
+			instances = max(1, goruntime.GOMAXPROCS(0)/8)
+		}
+	}
+	var sessions []*Session
+	closeAll := func() {
+		for _, s := range sessions {
+			s.Close()
+		}
+	}
+	for range instances {
+		s, provider, err := newVersionSession(env, v.Path, opts, cfg.ProviderConfig)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("ONNX Runtime cannot load %s: %w", v.Path, err)
+		}
+		sessions = append(sessions, s)
+		v.Provider = provider
+	}
+	s := sessions[0]
 	ins, err := applyDeclared("input", s.Inputs, cfg.Inputs)
 	if err == nil {
 		v.Outputs, err = applyDeclared("output", s.Outputs, cfg.Outputs)
 	}
 	if err != nil {
-		s.Close()
+		closeAll()
 		return err
 	}
 	if cfg.MaxBatchSize > 0 {
 		if err := Batchable(ins, v.Outputs); err != nil {
-			s.Close()
+			closeAll()
 			return fmt.Errorf("max_batch_size is %d but %w", cfg.MaxBatchSize, err)
 		}
-		v.Batcher = NewBatcher(s, cfg.MaxBatchSize)
+		maxQueue := cfg.MaxQueueSize
+		if maxQueue == 0 {
+			maxQueue = 1024
+		}
+		v.Batcher = NewBatcherWith(sessions, BatchOptions{
+			MaxBatch:        cfg.MaxBatchSize,
+			MaxQueue:        maxQueue,
+			MaxQueueDelay:   time.Duration(cfg.MaxQueueDelay) * time.Microsecond,
+			Preferred:       cfg.PreferredBatchSizes,
+			Timeout:         time.Duration(cfg.Timeout) * time.Microsecond,
+			PriorityLevels:  cfg.PriorityLevels,
+			DefaultPriority: cfg.DefaultPriority,
+		})
 	}
 	v.Inputs = ins
 	v.Session = s
-	v.Provider = "CPUExecutionProvider"
+	v.Sessions = sessions
+	if err := v.warmUp(cfg); err != nil {
+		v.WarmUpErr = err
+	}
 	v.LoadTime = time.Since(start)
 	v.state.Store(int32(Ready))
 	return nil
@@ -284,9 +332,19 @@ func (r *Repository) Ready() (bool, string) {
 func (r *Repository) Close() {
 	for _, m := range r.Models {
 		for _, v := range m.Versions {
-			if v.Session != nil {
-				v.Session.Close()
+			for _, s := range v.Sessions {
+				s.Close()
 			}
 		}
 	}
+}
+
+// newVersionSession creates one instance's session on the configured
+// execution provider and says which provider it really runs on.
+func newVersionSession(env *Environment, path string, opts SessionOptions, p ProviderConfig) (*Session, string, error) {
+	s, err := env.NewSession(path, opts)
+	if err != nil {
+		return nil, "", err
+	}
+	return s, "CPUExecutionProvider", nil
 }
