@@ -83,3 +83,15 @@ func batchRuns(t *testing.T) [2]float64 {
 	}
 	return out
 }
+
+// TestInferSchedulingParameters: priority and timeout parameters are
+// accepted on a batching model and on one that does not batch.
+func TestInferSchedulingParameters(t *testing.T) {
+	for _, model := range []string{"elementwise", "scalar"} {
+		body := `{"parameters":{"priority":1,"timeout":5000000,"other":{"x":[1]}},"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}`
+		if model == "scalar" {
+			body = `{"parameters":{"priority":2,"timeout":100},"inputs":[{"name":"x","shape":[],"datatype":"FP32","data":[1]}]}`
+		}
+		testSrv.infer(t, model, body)
+	}
+}

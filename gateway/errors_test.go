@@ -22,6 +22,11 @@ func TestBadRequests(t *testing.T) {
 	}
 	ew := "elementwise"
 
+	// Scheduling parameters must be non-negative integers.
+	f(ew, `{"parameters":{"priority":"high"},"inputs":[`+goodX+`]}`, 400, `parameter "priority" must be a non-negative integer`)
+	f(ew, `{"parameters":{"priority":-1},"inputs":[`+goodX+`]}`, 400, `parameter "priority" must be a non-negative integer, not -1`)
+	f(ew, `{"parameters":{"timeout":1.5},"inputs":[`+goodX+`]}`, 400, `parameter "timeout" must be a non-negative integer, not 1.5`)
+
 	// Not JSON, or not the JSON of a request.
 	f(ew, ``, 400, "request body is empty")
 	f(ew, " \r\n\t ", 400, "request body is empty")
