@@ -15,10 +15,11 @@ ROUNDS=${ROUNDS:-5}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 MODEL=${MODEL:-elementwise}
+LUA=bench/$MODEL.lua
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
 go build -o bin/baseline ./bench/baseline
 go build -o bin/infergate ./cmd/infergate
-[ -f configs/models/elementwise/1/model.onnx ] || bin/infergate gen-models configs/models
+[ -f configs/models/$MODEL/1/model.onnx ] || bin/infergate gen-models configs/models
 
 wait_up() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "server at $1 did not start"; exit 1; }
 
@@ -39,16 +40,16 @@ wait_up http://127.0.0.1:9010/v2/health/ready
 
 # one NAME URL CONNS: appends "rps p50_us p99_us" to $TMP/NAME.CONNS
 one() {
-  taskset -c "$LOAD_CPU" wrk -t1 -c"$3" -d"$DURATION" --latency -s bench/elementwise.lua "$2" > "$TMP/out"
+  taskset -c "$LOAD_CPU" wrk -t1 -c"$3" -d"$DURATION" --latency -s "$LUA" "$2" > "$TMP/out"
   awk -v f="$TMP/$1.$3" '
     function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; if (v ~ /s$/) return (v+0)*1e6; return v }
     /Requests\/sec/ {rps=$2} $1=="50%" {p50=us($2)} $1=="99%" {p99=us($2)}
     END {printf "%d %.0f %.0f\n", rps, p50, p99 >> f}' "$TMP/out"
 }
 # warm both
-taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s bench/elementwise.lua http://127.0.0.1:9100/v2/models/$MODEL/infer >/dev/null
-taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s bench/elementwise.lua http://127.0.0.1:9000/v2/models/$MODEL/infer >/dev/null
-taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s bench/elementwise.lua http://127.0.0.1:9010/v2/models/$MODEL/infer >/dev/null
+taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s "$LUA" http://127.0.0.1:9100/v2/models/$MODEL/infer >/dev/null
+taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s "$LUA" http://127.0.0.1:9000/v2/models/$MODEL/infer >/dev/null
+taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s "$LUA" http://127.0.0.1:9010/v2/models/$MODEL/infer >/dev/null
 for r in $(seq "$ROUNDS"); do
   for c in 64 1; do
     one trivial http://127.0.0.1:9100/v2/models/$MODEL/infer $c

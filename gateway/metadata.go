@@ -31,6 +31,8 @@ func appendModelMetadata(dst []byte, m *runtime.Model, v *runtime.Version) []byt
 	dst = appendString(dst, v.Label)
 	dst = append(dst, `,"execution_provider":`...)
 	dst = appendString(dst, v.Provider)
+	dst = append(dst, `,"requested_execution_provider":`...)
+	dst = appendString(dst, m.Config.Requested())
 	dst = append(dst, `}}`...)
 	return dst
 }

@@ -38,16 +38,28 @@ type Batcher struct {
 	// those are dropped before the run.
 	Abandoned func(c *Call) bool
 
-	mu      sync.Mutex
-	queues  [][]*Call // by priority, highest first
-	queued  int
-	idle    []*Session
-	expired []*Call
+	mu sync.Mutex
+	// contended counts down from contendedRuns after a run that shared
+	// or left a queue. With several Ps, leaders yield for company only
+	// while it is positive, or on every probeEvery-th run to notice load
+	// starting: on a VM the yield wakes an idle P, microseconds a lone
+	// client should not pay on every request.
+	contended int
+	probe     uint32
+	queues    [][]*Call // by priority, highest first
+	queued    int
+	idle      []*Session
+	expired   []*Call
 	// batch is a leader's working list; leaders take one from spare.
 	spare [][]*Call
 
 	rejected, timedOut, abandoned atomic.Uint64
 }
+
+const (
+	contendedRuns = 64
+	probeEvery    = 8
+)
 
 // abandonCheckAfter is how long a request waits before its client's
 // connection is checked: checking costs a system call, and a request
@@ -253,13 +265,14 @@ func (b *Batcher) Run(c *Call) error {
 // be dropped) on sess, then passes sess on.
 func (b *Batcher) lead(first *Call, sess *Session) {
 	b.mu.Lock()
-	if b.queued == 0 && goruntime.GOMAXPROCS(0) == 1 {
-		// On one P a run holds the only P, so requests can never queue
-		// behind it: yield once to let the goroutines that are runnable
-		// now (requests read off other connections) reach the queue
-		// before the batch is cut. With nothing runnable this returns at
-		// once. With more Ps requests queue during runs by themselves,
-		// and a yield would only wake an idle P (microseconds on a VM).
+	b.probe++
+	if b.queued == 0 && (goruntime.GOMAXPROCS(0) == 1 || b.contended > 0 || b.probe%probeEvery == 0) {
+		// Let the goroutines that are runnable now (requests read off
+		// other connections) reach the queue before the batch is cut. On
+		// one P this is the only way requests meet, since a run holds the
+		// P; there it is cheap, and with nothing runnable it returns at
+		// once. With more Ps, runnable goroutines may sit in this P's
+		// run queue while the others sleep, so the same holds under load.
 		b.mu.Unlock()
 		goruntime.Gosched()
 		b.mu.Lock()
@@ -275,6 +288,11 @@ func (b *Batcher) lead(first *Call, sess *Session) {
 		b.spare = b.spare[:n-1]
 	}
 	batch, rows := b.cut(batch, first)
+	if len(batch) > 1 || b.queued > 0 {
+		b.contended = contendedRuns
+	} else if b.contended > 0 {
+		b.contended--
+	}
 	dropped := b.expired
 	b.expired = nil
 	b.mu.Unlock()

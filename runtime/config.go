@@ -107,6 +107,9 @@ func (c *ModelConfig) validate() error {
 	if _, err := c.optimizationLevel(); err != nil {
 		return err
 	}
+	if err := c.ProviderConfig.Validate(); err != nil {
+		return err
+	}
 	if c.MaxBatchSize < 0 {
 		return errors.New("max_batch_size must be 0 (no batching) or positive")
 	}

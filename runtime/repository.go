@@ -224,6 +224,10 @@ func (r *Repository) Load(env *Environment, log *slog.Logger) {
 					log.Error("model version unavailable", "model", m.Name, "version", v.Number, "reason", err)
 					return
 				}
+				if why := v.Session.FallbackReason; why != "" {
+					log.Warn("CUDA unavailable, model version runs on CPU", "model", m.Name, "version", v.Number,
+						"execution_provider", m.Config.Requested(), "reason", why)
+				}
 				if v.WarmUpErr != nil {
 					log.Warn("model version warm-up failed; serving anyway", "model", m.Name, "version", v.Number, "err", v.WarmUpErr)
 				}
@@ -342,9 +346,5 @@ func (r *Repository) Close() {
 // newVersionSession creates one instance's session on the configured
 // execution provider and says which provider it really runs on.
 func newVersionSession(env *Environment, path string, opts SessionOptions, p ProviderConfig) (*Session, string, error) {
-	s, err := env.NewSession(path, opts)
-	if err != nil {
-		return nil, "", err
-	}
-	return s, "CPUExecutionProvider", nil
+	return env.NewSessionFor(path, opts, p)
 }

@@ -8,6 +8,7 @@ import "C"
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"unsafe"
 )
@@ -46,6 +47,15 @@ type Session struct {
 	Inputs  []TensorInfo
 	Outputs []TensorInfo
 
+	// Provider is the execution provider the session was created with:
+	// ProviderCPU, or ProviderCUDA when the CUDA provider was appended
+	// (ONNX Runtime still runs any node CUDA lacks a kernel for on CPU).
+	Provider string
+	// FallbackReason is set by NewSessionFor when CUDA was asked for
+	// (execution_provider auto, or cuda with fallback: cpu) but the
+	// session runs on CPU: it says why CUDA could not be used.
+	FallbackReason string
+
 	// C arrays of input and output names, made once: Run takes them as
 	// they are on every call.
 	inNames  **C.char
@@ -57,9 +67,26 @@ type Session struct {
 	closed   bool
 }
 
-// NewSession loads the model at path. The error says what ONNX Runtime
-// disliked about the file (a corrupt protobuf, an unknown operator, ...).
+// NewSession loads the model at path on the CPU execution provider. The
+// error says what ONNX Runtime disliked about the file (a corrupt protobuf,
+// an unknown operator, ...). NewSessionFor picks the provider from a
+// model's config.
 func (e *Environment) NewSession(path string, opts SessionOptions) (*Session, error) {
+	return e.newSession(path, opts, nil)
+}
+
+// appendError is a failure to append an execution provider to the session
+// options, as opposed to a failure to create the session: ONNX Runtime
+// loads the provider's shared library and parses its options there.
+type appendError struct{ err error }
+
+func (a *appendError) Error() string { return a.err.Error() }
+func (a *appendError) Unwrap() error { return a.err }
+
+// newSession creates a session; a non-nil cuda map appends the CUDA
+// execution provider with those provider options (device_id included),
+// ahead of the CPU provider ONNX Runtime always keeps as the last resort.
+func (e *Environment) newSession(path string, opts SessionOptions, cuda map[string]string) (*Session, error) {
 	intra, inter := opts.IntraOpThreads, opts.InterOpThreads
 	if intra <= 0 {
 		intra = 1
@@ -83,9 +110,16 @@ func (e *Environment) NewSession(path string, opts SessionOptions) (*Session, er
 		return nil, fmt.Errorf("session options: %w", err)
 	}
 	defer C.ig_release_session_options(so)
+	provider := ProviderCPU
+	if cuda != nil {
+		if err := appendCUDA(so, cuda); err != nil {
+			return nil, &appendError{err}
+		}
+		provider = ProviderCUDA
+	}
 	cPath := C.CString(path)
 	defer C.free(unsafe.Pointer(cPath))
-	s := &Session{}
+	s := &Session{Provider: provider}
 	if err := cErr(C.ig_create_session(e.env, cPath, so, &s.c)); err != nil {
 		return nil, err
 	}
@@ -97,6 +131,33 @@ func (e *Environment) NewSession(path string, opts SessionOptions) (*Session, er
 	s.outNames = cStrings(s.Outputs)
 	s.calls.New = func() any { return newCall(s) }
 	return s, nil
+}
+
+// appendCUDA hands the options, in key order, to ig_append_cuda.
+func appendCUDA(so *C.OrtSessionOptions, options map[string]string) error {
+	keys := make([]string, 0, len(options))
+	for k := range options {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	n := len(keys)
+	size := C.size_t(unsafe.Sizeof((*C.char)(nil)))
+	cKeys := (**C.char)(C.calloc(C.size_t(max(n, 1)), size))
+	cVals := (**C.char)(C.calloc(C.size_t(max(n, 1)), size))
+	kv, vv := unsafe.Slice(cKeys, max(n, 1)), unsafe.Slice(cVals, max(n, 1))
+	defer func() {
+		for i := range n {
+			C.free(unsafe.Pointer(kv[i]))
+			C.free(unsafe.Pointer(vv[i]))
+		}
+		C.free(unsafe.Pointer(cKeys))
+		C.free(unsafe.Pointer(cVals))
+	}()
+	for i, k := range keys {
+		kv[i] = C.CString(k)
+		vv[i] = C.CString(options[k])
+	}
+	return cErr(C.ig_append_cuda(so, cKeys, cVals, C.size_t(n)))
 }
 
 func (s *Session) describe() error {
