@@ -200,13 +200,8 @@ func (b *Batcher) Refused() (full, timedOut, abandoned uint64) {
 // outputs are readable or c was refused (ErrQueueFull, ErrQueueTimeout,
 // ErrAbandoned).
 func (b *Batcher) Run(c *Call) error {
-	if err := c.checkBound(); err != nil {
+	if err := c.ready(); err != nil {
 		return err
-	}
-	if len(c.sel) == 0 {
-		for o := range c.s.Outputs {
-			c.sel = append(c.sel, o)
-		}
 	}
 	c.b.rows = int(c.ins[0].shape[0])
 	if c.b.rows > b.o.MaxBatch || c.b.rows == 0 || !sameFirstDims(c) {

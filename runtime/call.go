@@ -194,13 +194,8 @@ func (c *Call) Run() error {
 // runOn runs the call on sess, an instance of the same model as the
 // session the call was acquired from (same names, same order).
 func (c *Call) runOn(sess *Session) error {
-	if err := c.checkBound(); err != nil {
+	if err := c.ready(); err != nil {
 		return err
-	}
-	if len(c.sel) == 0 {
-		for o := range c.s.Outputs {
-			c.sel = append(c.sel, o)
-		}
 	}
 	allNames := unsafe.Slice(sess.outNames, max(len(sess.Outputs), 1))
 	for k, o := range c.sel {
@@ -216,6 +211,20 @@ func (c *Call) runOn(sess *Session) error {
 		return err
 	}
 	c.ran = true
+	return nil
+}
+
+// ready checks every input is bound and, when no output was selected,
+// selects them all.
+func (c *Call) ready() error {
+	if err := c.checkBound(); err != nil {
+		return err
+	}
+	if len(c.sel) == 0 {
+		for o := range c.s.Outputs {
+			c.sel = append(c.sel, o)
+		}
+	}
 	return nil
 }
 
