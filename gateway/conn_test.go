@@ -1,0 +1,68 @@
+package gateway
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// TestClientGone checks the socket peek that lets the batcher drop a
+// queued request whose client left: false while the client is connected
+// (with or without bytes waiting), true once it has closed.
+func TestClientGone(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+
+	var ctx fasthttp.RequestCtx
+	ctx.Init2(server, nil, false)
+	sess := testRepo.Models["elementwise"].Versions[0].Session
+	call, err := sess.AcquireCall()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.ReleaseCall(call)
+	call.SetTag(&ctx)
+
+	if clientGone(call) {
+		t.Fatal("a connected, silent client reads as gone")
+	}
+	if _, err := client.Write([]byte("GET / HTTP/1.1\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	if clientGone(call) {
+		t.Fatal("a client with a pipelined request waiting reads as gone")
+	}
+	// Drain what it sent, so only the end of stream is left to see.
+	buf := make([]byte, 64)
+	server.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := server.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	client.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for !clientGone(call) {
+		if time.Now().After(deadline) {
+			t.Fatal("a closed client never read as gone")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	call.SetTag("not a request")
+	if clientGone(call) {
+		t.Fatal("a call without a request context reads as gone")
+	}
+}
