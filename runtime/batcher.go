@@ -124,6 +124,15 @@ type batchState struct {
 	tag any
 }
 
+// reset forgets one request's batching state (its error, rows, timeout,
+// deadline, priority and tag) so the pooled call starts the next request
+// clean; the call's own channel and batch refcount are kept.
+func (st *batchState) reset() {
+	done := st.done
+	st.refs.Store(0)
+	*st = batchState{done: done}
+}
+
 // SetPriority sets the request's priority, 1 being the highest; 0 leaves
 // the model's default.
 func (c *Call) SetPriority(p int) { c.b.priority = p }

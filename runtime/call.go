@@ -314,8 +314,7 @@ func (c *Call) reset() {
 	if c.b.parent != nil {
 		c.releaseMember()
 	}
-	c.b.err = nil
-	c.b.rows, c.b.rowStart = 0, 0
+	c.b.reset()
 	if c.ran {
 		C.ig_release_outputs(&c.outs[0], C.size_t(len(c.sel)))
 		c.ran = false

@@ -253,3 +253,44 @@ func TestQueueInstancesRunInParallel(t *testing.T) {
 	s1.ReleaseCall(c)
 	s1.ReleaseCall(plug)
 }
+
+// TestReusedCallForgetsScheduling: a pooled call must not carry the
+// previous request's timeout, deadline, priority or tag into the next one:
+// a fresh lone request must never be dropped for an old deadline.
+func TestReusedCallForgetsScheduling(t *testing.T) {
+	s := openDemo(t, "elementwise")
+	b := NewBatcherWith([]*Session{s}, BatchOptions{MaxBatch: 8, PriorityLevels: 2})
+	g := newBatchGate(b)
+	plug := acquire(t, s, elementwiseReq(1, 0))
+	plugDone := g.park(t, plug)
+	c := acquire(t, s, elementwiseReq(1, 10))
+	c.SetTimeout(time.Nanosecond)
+	c.SetPriority(1)
+	c.SetTag("old request")
+	done := make(chan error, 1)
+	go func() { done <- b.Run(c) }()
+	g.waitQueued(t, 1)
+	time.Sleep(time.Millisecond)
+	g.release <- struct{}{}
+	if err := <-plugDone; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, ErrQueueTimeout) {
+		t.Fatalf("first use: %v, want ErrQueueTimeout", err)
+	}
+	s.ReleaseCall(c)
+	s.ReleaseCall(plug)
+
+	// Pools may hand back any call; check every call the pool gives.
+	for range 8 {
+		c := acquire(t, s, elementwiseReq(1, 20))
+		defer s.ReleaseCall(c)
+		if c.b.timeout != 0 || !c.b.deadline.IsZero() || !c.b.enqueued.IsZero() || c.b.priority != 0 || c.Tag() != nil {
+			t.Fatalf("reused call keeps timeout %v deadline %v enqueued %v priority %d tag %v",
+				c.b.timeout, c.b.deadline, c.b.enqueued, c.b.priority, c.Tag())
+		}
+		if err := b.Run(c); err != nil {
+			t.Fatalf("fresh request on a reused call: %v", err)
+		}
+	}
+}
