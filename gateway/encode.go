@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/infergate/infergate/runtime"
 )
@@ -121,8 +122,11 @@ func appendFloat(dst []byte, f float64, bits int) []byte {
 	return strconv.AppendFloat(dst, f, 'g', -1, bits)
 }
 
+// appendString writes s as a JSON string. It views s's bytes in place: a
+// []byte(s) conversion would copy any name longer than 32 bytes on every
+// response.
 func appendString(dst []byte, s string) []byte {
-	return appendBytesString(dst, []byte(s))
+	return appendBytesString(dst, unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 
 const hexDigits = "0123456789abcdef"

@@ -54,6 +54,7 @@ type Batcher struct {
 	spare [][]*Call
 
 	rejected, timedOut, abandoned atomic.Uint64
+	next                          atomic.Uint32 // round robin for solo runs
 }
 
 const (
@@ -218,7 +219,7 @@ func (b *Batcher) Run(c *Call) error {
 		// dimensions differ (rows are not aligned across inputs): alone,
 		// on any instance (ONNX Runtime sessions take concurrent runs).
 		c.b.started = time.Now()
-		err := c.runOn(b.sessions[int(c.b.started.UnixNano())%len(b.sessions)])
+		err := c.runOn(b.sessions[int(b.next.Add(1))%len(b.sessions)])
 		if b.OnRun != nil {
 			b.OnRun(1, c.b.rows)
 		}
@@ -270,7 +271,7 @@ func (b *Batcher) Run(c *Call) error {
 func (b *Batcher) lead(first *Call, sess *Session) {
 	b.mu.Lock()
 	b.probe++
-	if b.queued == 0 && (goruntime.GOMAXPROCS(0) == 1 || b.contended > 0 || b.probe%probeEvery == 0) {
+	if b.queued == 0 && (b.contended > 0 || b.probe%probeEvery == 0 || goruntime.GOMAXPROCS(0) == 1) {
 		// Let the goroutines that are runnable now (requests read off
 		// other connections) reach the queue before the batch is cut. On
 		// one P this is the only way requests meet, since a run holds the

@@ -181,11 +181,7 @@ func applyDeclared(kind string, file []TensorInfo, declared []TensorConfig) ([]T
 			}
 		}
 		if i < 0 {
-			names := make([]string, len(file))
-			for k := range file {
-				names[k] = file[k].Name
-			}
-			return nil, fmt.Errorf("config.yaml declares %s %q but the model's %ss are %q", kind, d.Name, kind, names)
+			return nil, fmt.Errorf("config.yaml declares %s %q but the model's %ss are %q", kind, d.Name, kind, tensorNames(file))
 		}
 		if d.DataType != "" && ParseDataType([]byte(d.DataType)) != out[i].DataType {
 			return nil, fmt.Errorf("config.yaml declares %s %q as %s but the model file says %s", kind, d.Name, d.DataType, out[i].DataType)

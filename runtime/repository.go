@@ -268,7 +268,7 @@ func loadVersion(env *Environment, cfg ModelConfig, v *Version) error {
 		}
 	}
 	for range instances {
-		s, provider, err := newVersionSession(env, v.Path, opts, cfg.ProviderConfig)
+		s, provider, err := env.NewSessionFor(v.Path, opts, cfg.ProviderConfig)
 		if err != nil {
 			closeAll()
 			return fmt.Errorf("ONNX Runtime cannot load %s: %w", v.Path, err)
@@ -341,10 +341,4 @@ func (r *Repository) Close() {
 			}
 		}
 	}
-}
-
-// newVersionSession creates one instance's session on the configured
-// execution provider and says which provider it really runs on.
-func newVersionSession(env *Environment, path string, opts SessionOptions, p ProviderConfig) (*Session, string, error) {
-	return env.NewSessionFor(path, opts, p)
 }

@@ -63,8 +63,11 @@ type Session struct {
 
 	calls    sync.Pool
 	inflight sync.WaitGroup
-	closeMu  sync.Mutex
-	closed   bool
+	// closeMu orders AcquireCall's inflight.Add before Close's Wait.
+	// Acquirers only read-lock it, so concurrent requests do not queue
+	// on it.
+	closeMu sync.RWMutex
+	closed  bool
 }
 
 // NewSession loads the model at path on the CPU execution provider. The
@@ -127,8 +130,8 @@ func (e *Environment) newSession(path string, opts SessionOptions, cuda map[stri
 		C.ig_release_session(s.c)
 		return nil, err
 	}
-	s.inNames = cStrings(s.Inputs)
-	s.outNames = cStrings(s.Outputs)
+	s.inNames = cStrings(tensorNames(s.Inputs))
+	s.outNames = cStrings(tensorNames(s.Outputs))
 	s.calls.New = func() any { return newCall(s) }
 	return s, nil
 }
@@ -140,24 +143,14 @@ func appendCUDA(so *C.OrtSessionOptions, options map[string]string) error {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	n := len(keys)
-	size := C.size_t(unsafe.Sizeof((*C.char)(nil)))
-	cKeys := (**C.char)(C.calloc(C.size_t(max(n, 1)), size))
-	cVals := (**C.char)(C.calloc(C.size_t(max(n, 1)), size))
-	kv, vv := unsafe.Slice(cKeys, max(n, 1)), unsafe.Slice(cVals, max(n, 1))
-	defer func() {
-		for i := range n {
-			C.free(unsafe.Pointer(kv[i]))
-			C.free(unsafe.Pointer(vv[i]))
-		}
-		C.free(unsafe.Pointer(cKeys))
-		C.free(unsafe.Pointer(cVals))
-	}()
+	values := make([]string, len(keys))
 	for i, k := range keys {
-		kv[i] = C.CString(k)
-		vv[i] = C.CString(options[k])
+		values[i] = options[k]
 	}
-	return cErr(C.ig_append_cuda(so, cKeys, cVals, C.size_t(n)))
+	cKeys, cVals := cStrings(keys), cStrings(values)
+	defer freeCStrings(cKeys, len(keys))
+	defer freeCStrings(cVals, len(values))
+	return cErr(C.ig_append_cuda(so, cKeys, cVals, C.size_t(len(keys))))
 }
 
 func (s *Session) describe() error {
@@ -209,17 +202,24 @@ func (s *Session) describe() error {
 	return err
 }
 
-func cStrings(infos []TensorInfo) **C.char {
-	n := len(infos)
-	if n == 0 {
-		n = 1
-	}
+// cStrings copies strs into a C array of C strings (at least one slot, so
+// the array is never NULL); freeCStrings frees it.
+func cStrings(strs []string) **C.char {
+	n := max(len(strs), 1)
 	arr := (**C.char)(C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof((*C.char)(nil)))))
 	view := unsafe.Slice(arr, n)
-	for i, info := range infos {
-		view[i] = C.CString(info.Name)
+	for i, str := range strs {
+		view[i] = C.CString(str)
 	}
 	return arr
+}
+
+func tensorNames(infos []TensorInfo) []string {
+	names := make([]string, len(infos))
+	for i, info := range infos {
+		names[i] = info.Name
+	}
+	return names
 }
 
 func freeCStrings(arr **C.char, n int) {
@@ -256,13 +256,13 @@ func (s *Session) OutputIndex(name []byte) int {
 // from an earlier inference when it can. Every AcquireCall must be paired
 // with ReleaseCall; until then Close waits.
 func (s *Session) AcquireCall() (*Call, error) {
-	s.closeMu.Lock()
+	s.closeMu.RLock()
 	if s.closed {
-		s.closeMu.Unlock()
+		s.closeMu.RUnlock()
 		return nil, errSessionClosed
 	}
 	s.inflight.Add(1)
-	s.closeMu.Unlock()
+	s.closeMu.RUnlock()
 	c := s.calls.Get().(*Call)
 	return c, nil
 }
