@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -333,8 +334,15 @@ func cleanORTError(msg string) (clean string, loadFailed bool) {
 		rest := msg[i+len("[ONNXRuntimeError] : "):]
 		// "<code> : <NAME> : <message>"
 		if parts := strings.SplitN(rest, " : ", 3); len(parts) == 3 {
-			return parts[2], false
+			msg = parts[2]
 		}
 	}
-	return msg, false
+	return strings.TrimSpace(ortSourceLocation.ReplaceAllString(msg, "")), false
 }
+
+// ortSourceLocation matches the "file.cc:70 function " prefixes ONNX
+// Runtime puts inside nested messages, e.g. the CUDA provider's
+// `provider_options_utils.h:187 Parse Failed to parse provider option
+// "device_id": cuda_execution_provider_info.cc:70 operator() Invalid
+// device ID: 97, ...`.
+var ortSourceLocation = regexp.MustCompile(`[\w./-]+\.(?:h|hpp|cc|cpp):\d+ \S+ `)

@@ -103,7 +103,7 @@ func TestProviderOptionsNormalised(t *testing.T) {
 }
 
 // TestCleanORTError feeds the messages ONNX Runtime 1.29 gave on a
-// machine without CUDA.
+// machine without CUDA and on one with a GPU.
 func TestCleanORTError(t *testing.T) {
 	for _, tc := range []struct {
 		in, want string
@@ -115,6 +115,12 @@ func TestCleanORTError(t *testing.T) {
 			"/x/libonnxruntime_providers_cuda.so: libcublasLt.so.13: cannot open shared object file: No such file or directory", true},
 		{"/onnxruntime_src/x.cc:12 f() [ONNXRuntimeError] : 1 : FAIL : Invalid device ID: 3, must be between 0 (inclusive) and 1 (exclusive).",
 			"Invalid device ID: 3, must be between 0 (inclusive) and 1 (exclusive).", false},
+		// device_id 97 on a one-GPU H100 machine: the text after INVALID_ARGUMENT
+		// is verbatim, the wrapper before it is the usual one.
+		{"/onnxruntime_src/onnxruntime/core/session/provider_bridge_ort.cc:2110 Ort::Status UpdateCUDAProviderOptions() [ONNXRuntimeError] : 2 : INVALID_ARGUMENT : " +
+			"provider_options_utils.h:187 Parse Failed to parse provider option \"device_id\": cuda_execution_provider_info.cc:70 operator() " +
+			"Invalid device ID: 97, must be between 0 (inclusive) and 1 (exclusive).",
+			"Failed to parse provider option \"device_id\": Invalid device ID: 97, must be between 0 (inclusive) and 1 (exclusive).", false},
 		{"OrtSessionOptionsAppendExecutionProvider_Cuda: Failed to load shared library",
 			"OrtSessionOptionsAppendExecutionProvider_Cuda: Failed to load shared library", true},
 	} {

@@ -12,8 +12,12 @@ import (
 //
 //	taskset -c 0 go test -run '^$' -bench RawMLP -cpu 1 ./runtime/
 func BenchmarkRawMLP(b *testing.B) {
-	s := openDemo(b, "mlp")
-	for _, batch := range []int{1, 8, 16, 32, 64} {
+	benchRawMLP(b, openDemo(b, "mlp"), []int{1, 8, 16, 32, 64})
+}
+
+// benchRawMLP runs the mlp demo model on s at each batch size.
+func benchRawMLP(b *testing.B, s *Session, batches []int) {
+	for _, batch := range batches {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			shape := []int64{int64(batch), 256}
 			x := make([]float32, batch*256)
