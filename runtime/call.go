@@ -36,6 +36,7 @@ type Call struct {
 	bound []bool
 	// sel lists the outputs asked for, in the order they are returned.
 	sel      []int
+	inShape  [][]int64
 	outShape [][]int64
 	ran      bool
 	b        batchState
@@ -93,9 +94,13 @@ func newCall(s *Session) *Call {
 		names:    unsafe.Slice(m.names, nout),
 		bound:    make([]bool, len(s.Inputs)),
 		sel:      make([]int, 0, len(s.Outputs)),
+		inShape:  make([][]int64, len(s.Inputs)),
 		outShape: make([][]int64, len(s.Outputs)),
 	}
 	c.b.done = make(chan struct{}, 1)
+	for i := range c.inShape {
+		c.inShape[i] = make([]int64, 0, C.IG_MAX_RANK)
+	}
 	for i := range c.outShape {
 		c.outShape[i] = make([]int64, 0, C.IG_MAX_RANK)
 	}
@@ -166,6 +171,25 @@ func (c *Call) InputStrings(i int, shape []int64, blob []byte, offsets []int) {
 	t.offsets = (*C.size_t)(op)
 	t.nstrings = C.size_t(n)
 	c.bound[i] = true
+}
+
+// InputView returns bound input i as the model reads it: its type, shape
+// and bytes, all views valid until the Call is released or the input is
+// bound again; data is nil for BYTES and for an unbound input. The
+// monitor's tap copies sampled requests from here rather than from the
+// JSON, which the decoder has already turned into these bytes.
+func (c *Call) InputView(i int) (dt DataType, shape []int64, data []byte) {
+	t := &c.ins[i]
+	shape = c.inShape[i][:0]
+	for d := 0; d < int(t.rank); d++ {
+		shape = append(shape, int64(t.shape[d]))
+	}
+	c.inShape[i] = shape
+	dt = DataType(t.elem_type)
+	if c.bound[i] && dt != BYTES && t.data != nil {
+		data = unsafe.Slice((*byte)(t.data), int(t.bytes))
+	}
+	return dt, shape, data
 }
 
 func (c *Call) setShape(t *C.ig_tensor, dt DataType, shape []int64) {

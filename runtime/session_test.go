@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -937,5 +938,71 @@ func TestRunFloatTypes(t *testing.T) {
 		if g := math.Float64frombits(binary.LittleEndian.Uint64(o64.Data[8*i:])); g != w {
 			t.Errorf("1/%v = %v, want %v", f64In[i], g, w)
 		}
+	}
+}
+
+// TestInputView reads bound inputs back, before and after a run, solo and
+// as a member of a batch, and without allocating.
+func TestInputView(t *testing.T) {
+	s := openDemo(t, "elementwise")
+	c, err := s.AcquireCall()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.ReleaseCall(c)
+	if _, _, data := c.InputView(0); data != nil {
+		t.Fatalf("unbound input has data % x", data)
+	}
+	x := []float32{1, 2, 3, 4, 5, 6, 7, 8}
+	putFloat32s(c.Input(0, FP32, []int64{2, 4}, len(x)), x)
+	check := func(when string) {
+		t.Helper()
+		dt, shape, data := c.InputView(0)
+		if dt != FP32 || !slices.Equal(shape, []int64{2, 4}) || !slices.Equal(float32s(data), x) {
+			t.Errorf("%s: InputView = %s %v %v; want FP32 [2 4] %v", when, dt, shape, float32s(data), x)
+		}
+	}
+	check("bound")
+	if err := c.Run(); err != nil {
+		t.Fatal(err)
+	}
+	check("after the run")
+	if n := testing.AllocsPerRun(100, func() { c.InputView(0) }); n != 0 {
+		t.Errorf("InputView allocates %v times", n)
+	}
+
+	// Members of a batch keep their own inputs.
+	b := NewBatcher(s, 64)
+	g := newBatchGate(b)
+	plug := acquire(t, s, floatReq([]int64{1, 4}, []float32{0, 0, 0, 0}))
+	defer s.ReleaseCall(plug)
+	var calls []*Call
+	for k := range 3 {
+		r := floatReq([]int64{int64(k + 1), 4}, randomFloats(rand.New(rand.NewPCG(1, uint64(k))), 4*(k+1), 10))
+		calls = append(calls, acquire(t, s, r))
+	}
+	errs, stuck := g.stack(t, plug, calls)
+	if len(stuck) > 0 {
+		t.Fatalf("calls %v never ran", stuck)
+	}
+	for k, c := range calls {
+		if errs[k] != nil {
+			t.Fatal(errs[k])
+		}
+		_, shape, data := c.InputView(0)
+		out := float32s(c.Output(0).Data)
+		in := float32s(data)
+		if shape[0] != int64(k+1) || len(in) != len(out) {
+			t.Fatalf("member %d: input shape %v, %d values for %d outputs", k, shape, len(in), len(out))
+		}
+		for e := range in {
+			if out[e] != 2*in[e]+1 {
+				t.Fatalf("member %d: InputView element %d is %v but the output is %v", k, e, in[e], out[e])
+			}
+		}
+		s.ReleaseCall(c)
+	}
+	if runs := g.takeRuns(); len(runs) < 2 {
+		t.Errorf("runs %v: the members were not batched", runs)
 	}
 }
