@@ -39,7 +39,7 @@ func WriteRepository(dir string, overwrite bool) error {
 			return fmt.Errorf("demomodels: write %s: %w", name, err)
 		}
 	}
-	return nil
+	return writeReferences(dir, overwrite)
 }
 
 func writeFileAtomic(path string, data []byte) (err error) {
