@@ -68,7 +68,7 @@ models: $(BIN)
 	$(BIN) gen-models $(MODELS_DIR)
 
 run: ort $(BIN) models
-	$(BIN) serve --model-repository $(MODELS_DIR)
+	$(BIN) serve --model-repository $(MODELS_DIR) --data-dir .data
 
 vet:
 	$(GO) vet ./...

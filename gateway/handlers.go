@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -89,8 +90,12 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 		if s.allow(ctx, "GET") {
 			s.serveModelReady(ctx, model, version)
 		}
+	case "feedback":
+		if s.allow(ctx, "POST") {
+			s.serveFeedback(ctx, model)
+		}
 	default:
-		writeError(ctx, fasthttp.StatusNotFound, "no such endpoint "+string(path)+"; a model has /infer, /ready and its metadata")
+		writeError(ctx, fasthttp.StatusNotFound, "no such endpoint "+string(path)+"; a model has /infer, /ready, /feedback and its metadata")
 	}
 }
 
@@ -187,6 +192,9 @@ func (s *Server) serveInfer(ctx *fasthttp.RequestCtx, model, version []byte) {
 	started := call.Started()
 	monitor.Observe(m.Queue, started.Sub(decoded))
 	monitor.Observe(m.Compute, computed.Sub(started))
+	if tap := s.taps[v]; tap != nil {
+		s.tapRequest(tap, v, req, call, computed.Sub(start))
+	}
 	bp := s.bodies.Get().(*[]byte)
 	body, err := appendResponse((*bp)[:0], v, req, call)
 	if err != nil {
@@ -296,15 +304,29 @@ func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx) {
 		pprofhandler.PprofHandler(ctx)
 		return
 	}
-	switch string(ctx.Path()) {
+	path := string(ctx.Path())
+	switch path {
 	case "/metrics":
 		ctx.SetContentType("text/plain; version=0.0.4")
 		s.reg.WritePrometheus(ctx)
+		if s.cfg.Monitor != nil {
+			s.cfg.Monitor.WritePrometheus(ctx)
+		}
+		return
 	case "/health", "/v2/health/live":
 		ctx.SetStatusCode(fasthttp.StatusOK)
-	default:
-		writeError(ctx, fasthttp.StatusNotFound, "the metrics listener serves /metrics and /debug/pprof/")
+		return
+	case "/drift":
+		s.serveDrift(ctx, "")
+		return
 	}
+	if rest, ok := strings.CutPrefix(path, "/v2/models/"); ok {
+		if model, ok := strings.CutSuffix(rest, "/drift"); ok && model != "" && !strings.Contains(model, "/") {
+			s.serveDrift(ctx, model)
+			return
+		}
+	}
+	writeError(ctx, fasthttp.StatusNotFound, "the metrics listener serves /metrics, /drift, /v2/models/{model}/drift and /debug/pprof/")
 }
 
 func writeError(ctx *fasthttp.RequestCtx, code int, msg string) {

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"sync"
+
+	"github.com/infergate/infergate/monitor"
 )
 
 // requestError is a client mistake: it becomes a 400 whose message names
@@ -28,6 +30,11 @@ type inferRequest struct {
 	// leaves the model's defaults.
 	priority int64
 	timeout  int64
+	// idBuf holds an id the gateway made for a monitored request that came
+	// without one; sample is what the monitor's tap copies. Both keep
+	// their capacity in the pool.
+	idBuf  []byte
+	sample monitor.Sample
 	// target, when set by prepare, lets decode parse an input's data
 	// straight into the tensor as soon as it has seen the input's name,
 	// datatype and shape (the order every client library writes), so the
@@ -66,6 +73,7 @@ func releaseRequest(r *inferRequest) {
 	r.dims = r.dims[:0]
 	r.target = bindTarget{}
 	r.priority, r.timeout = 0, 0
+	r.idBuf = r.idBuf[:0]
 	requestPool.Put(r)
 }
 

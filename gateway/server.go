@@ -51,6 +51,11 @@ type Config struct {
 	DrainDelay time.Duration
 	// Version is reported by GET /v2.
 	Version string
+	// Monitor, when set, watches the models whose config.yaml has a
+	// `monitor:` section with a sample_rate, takes their labels on
+	// POST /v2/models/{m}/feedback and reports drift on the metrics
+	// listener. Nil: no drift monitoring.
+	Monitor *monitor.Monitor
 }
 
 func (c *Config) setDefaults() {
@@ -93,6 +98,8 @@ type Server struct {
 	stopping          atomic.Bool
 	stopOnce          sync.Once
 	versionMetrics    map[*runtime.Version]*monitor.RequestMetrics
+	taps              map[*runtime.Version]*monitor.Tap
+	ids               *requestIDs
 	serverMetadata    []byte
 	bodies            sync.Pool
 	parsers           sync.Pool
@@ -107,6 +114,8 @@ func New(cfg Config, r *router.Router, reg *monitor.Registry, log *slog.Logger) 
 		reg:            reg,
 		log:            log,
 		versionMetrics: map[*runtime.Version]*monitor.RequestMetrics{},
+		taps:           map[*runtime.Version]*monitor.Tap{},
+		ids:            newRequestIDs(),
 	}
 	repo := r.Repository()
 	for _, name := range repo.Names {
@@ -119,6 +128,9 @@ func New(cfg Config, r *router.Router, reg *monitor.Registry, log *slog.Logger) 
 				b.Abandoned = clientGone
 			}
 		}
+	}
+	if cfg.Monitor != nil {
+		s.startMonitoring()
 	}
 	s.serverMetadata = appendServerMetadata(nil, cfg.Version)
 	s.bodies.New = func() any { b := make([]byte, 0, 4096); return &b }

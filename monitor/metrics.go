@@ -1,7 +1,11 @@
-// Package monitor watches what the gateway serves. Today it owns the
-// metrics registry: request counts and latency split by phase, per model
-// version. Sampling taps, ring buffers, sketches and drift statistics grow
-// here, fed by the gateway, never blocking it.
+// Package monitor watches what the gateway serves: the metrics registry
+// (request counts and latency split by phase, per model version), and
+// drift detection inline with the traffic. A tap on the request path
+// copies sampled requests into lock-free rings without blocking or
+// allocating (tap.go, ring.go); one aggregator per model folds them into
+// mergeable sketches (aggregate.go, sketch.go), compares windows with a
+// reference (window.go, reference.go, drift.go), joins late labels
+// (feedback.go), and reports (report.go).
 package monitor
 
 import (

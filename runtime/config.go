@@ -71,6 +71,11 @@ type ModelConfig struct {
 	Outputs []TensorConfig `yaml:"outputs"`
 	// ProviderConfig: execution_provider and its options.
 	ProviderConfig `yaml:",inline"`
+	// Monitor is the `monitor:` section: drift monitoring's sampling
+	// rate, windows and thresholds. The monitor package owns its keys and
+	// the gateway decodes it (strictly) with them; the runtime only
+	// carries it, so it does not depend on the monitor.
+	Monitor yaml.Node `yaml:"monitor"`
 }
 
 // TensorConfig declares one input or output in config.yaml.

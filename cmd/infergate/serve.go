@@ -34,6 +34,7 @@ func serve(args []string) error {
 	maxElems := fs.Int64("max-tensor-elements", 1<<26, "largest element count of one input tensor")
 	drain := fs.Duration("drain-delay", 0, "on shutdown, how long /v2/health/ready answers 503 before listeners close")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	dataDir := fs.String("data-dir", "", "where state that outlives the process is kept (drift reference profiles); empty keeps nothing")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,7 +57,12 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	gateway.CheckMonitorConfigs(repo)
 	repo.Load(env, log)
+	if *dataDir == "" {
+		log.Info("drift reference profiles are not persisted: set --data-dir to keep them across restarts")
+	}
+	mon := monitor.New(*dataDir, log)
 
 	reg := monitor.NewRegistry()
 	metricsAddr := "off"
@@ -71,8 +77,10 @@ func serve(args []string) error {
 		LenientReadiness:   !*strict,
 		DrainDelay:         *drain,
 		Version:            version,
+		Monitor:            mon,
 	}, router.New(repo), reg, log)
 	if err := srv.Start(); err != nil {
+		mon.Close()
 		repo.Close()
 		return err
 	}
@@ -94,6 +102,7 @@ func serve(args []string) error {
 		log.Warn("listeners stopped with error", "err", err)
 	}
 	log.Info("listeners stopped", "took", time.Since(t).Round(time.Millisecond))
+	mon.Close() // persists the reference profiles
 	t = time.Now()
 	repo.Close()
 	env.Close()

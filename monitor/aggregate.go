@@ -1,0 +1,531 @@
+package monitor
+
+import (
+	"encoding/binary"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	rt "github.com/infergate/infergate/runtime"
+)
+
+// tabularTensor is an input whose columns a reference file covers.
+type tabularTensor struct {
+	name  string
+	width int
+}
+
+// version is one model version's drift state. Everything but the fields
+// marked otherwise belongs to the model's aggregator goroutine.
+type version struct {
+	name  string
+	grid  *grid
+	index int32
+
+	folds          []fold
+	features       []feature
+	cats           []categorical
+	tabular        []int // features a reference file gives, in file column order
+	tabularTensors []tabularTensor
+	pred           int // predNone, predArgmax, predValue
+	predFold       int
+
+	// Reference learnt from served rows: refRows of refTarget so far.
+	refRows, refTarget int
+	refSource          string
+	refFingerprint     string
+
+	window   uint64
+	winRows  int
+	winStart time.Time
+
+	scratch []float64
+	// latency sketches the current window's request latencies, in
+	// microseconds (raw, not standardized: relative error is what
+	// latency wants).
+	latency *sketch
+
+	// folded counts samples; sampled and openRows publish it and
+	// winRows to Drift once per drained batch rather than per sample.
+	folded   uint64
+	sampled  atomic.Uint64
+	openRows atomic.Int64
+
+	// Guarded by model.mu: what Drift reads.
+	last       *windowResult
+	dataAlarm  Alarm
+	predAlarm  Alarm
+	concept    concept
+	refReadyAt time.Time
+}
+
+// windowResult is a closed window's comparison, immutable once made.
+type windowResult struct {
+	ID          uint64
+	Start, End  time.Time
+	Rows        int
+	LatencyP50  time.Duration
+	LatencyP99  time.Duration
+	Inputs      []FeatureDrift
+	Outputs     []FeatureDrift
+	DataDrift   bool
+	PredDrift   bool
+	judgedData  bool
+	judgedPreds bool
+}
+
+// prediction is what a sampled request predicted, kept to join its label.
+type prediction struct {
+	version int32
+	value   float64 // class index (argmax or rounded) or regression value
+}
+
+// model is one model's monitor: its tap, its versions and the aggregator
+// that owns them.
+type model struct {
+	name string
+	cfg  Config
+	task string
+	tap  *Tap
+	log  *slog.Logger
+	dir  string // persistence folder, "" for none
+
+	versions []*version
+	th       thresholds
+
+	mu      sync.Mutex // guards the versions' report fields
+	preds   *lru.Cache[uint64, prediction]
+	expired []atomic.Uint64 // hashes of evicted predictions, direct-mapped
+	joined  atomic.Uint64
+	missed  atomic.Uint64
+	// conceptDirty is set by Feedback when a concept reference completes;
+	// the aggregator persists it.
+	conceptDirty atomic.Bool
+
+	stop  chan struct{}
+	flush chan chan struct{}
+	done  chan struct{}
+	now   time.Time
+}
+
+// idleSpins is how many 1 ms naps an idle aggregator takes before it
+// parks and waits for a producer's wake-up. Napping while traffic flows
+// means producers never pay for waking it; parking when traffic stops
+// means an idle gateway does not wake a thousand times a second.
+const idleSpins = 100
+
+// tick is how often a parked aggregator wakes to close windows by time
+// and persist references.
+const tick = time.Second
+
+// run is the aggregator: it drains the rings, folds samples, closes
+// windows, and exits when stop closes.
+func (a *model) run() {
+	defer close(a.done)
+	nap := time.NewTimer(time.Millisecond)
+	park := time.NewTicker(tick)
+	defer nap.Stop()
+	defer park.Stop()
+	idle := 0
+	a.now = time.Now()
+	lastTime := a.now
+	for {
+		n := a.drain()
+		a.now = time.Now()
+		if a.now.Sub(lastTime) >= 100*time.Millisecond {
+			a.closeByTime()
+			lastTime = a.now
+			if a.conceptDirty.CompareAndSwap(true, false) {
+				for _, v := range a.versions {
+					a.persist(v)
+				}
+			}
+		}
+		if n > 0 {
+			idle = 0
+			select {
+			case f := <-a.flush:
+				a.drainAll()
+				close(f)
+			case <-a.stop:
+				return
+			default:
+			}
+			continue
+		}
+		idle++
+		if idle < idleSpins {
+			nap.Reset(time.Millisecond)
+			select {
+			case <-nap.C:
+			case f := <-a.flush:
+				a.drainAll()
+				close(f)
+			case <-a.stop:
+				return
+			}
+			continue
+		}
+		// Park. Setting the flag and then looking again closes the race
+		// with a producer that published before seeing the flag.
+		a.tap.parked.Store(true)
+		if a.pending() {
+			a.tap.parked.Store(false)
+			continue
+		}
+		select {
+		case <-a.tap.wake:
+			idle = 0
+		case <-park.C:
+		case f := <-a.flush:
+			a.drainAll()
+			close(f)
+		case <-a.stop:
+			a.tap.parked.Store(false)
+			return
+		}
+		a.tap.parked.Store(false)
+	}
+}
+
+// pending reports whether any ring has a published sample.
+func (a *model) pending() bool {
+	for _, r := range a.tap.stripes {
+		if r.next() != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// drain folds up to a batch from every stripe and returns how many.
+func (a *model) drain() int {
+	n := 0
+	for _, r := range a.tap.stripes {
+		for range 1024 {
+			s := r.next()
+			if s == nil {
+				break
+			}
+			meta, data := r.view(r.head)
+			a.fold(s, meta, data)
+			r.release(s)
+			n++
+		}
+	}
+	if n > 0 {
+		for _, v := range a.versions {
+			v.sampled.Store(v.folded)
+			v.openRows.Store(int64(v.winRows))
+		}
+	}
+	return n
+}
+
+func (a *model) drainAll() {
+	for a.drain() > 0 {
+	}
+	a.now = time.Now()
+}
+
+// fold adds one sample to its version's sketches.
+func (a *model) fold(s *slot, meta []slotTensor, data []byte) {
+	if s.version < 0 || int(s.version) >= len(a.versions) {
+		return
+	}
+	v := a.versions[s.version]
+	v.folded++
+	if s.latency > 0 {
+		v.latency.add(float64(s.latency) / float64(time.Microsecond))
+	}
+	rows := 0
+	predicted, havePred := 0.0, false
+	for fi := range v.folds {
+		f := &v.folds[fi]
+		st := &meta[f.spec]
+		if st.n == 0 {
+			continue
+		}
+		vals := decode(v.scratch, data[st.off:st.off+st.n], st.dtype)
+		var r int
+		switch f.kind {
+		case foldColumns, foldClasses:
+			r = len(vals) / f.width
+			feats := v.features[f.first : f.first+f.width]
+			for i := range r {
+				row := vals[i*f.width : (i+1)*f.width]
+				for j, x := range row {
+					feats[j].add(x)
+				}
+			}
+			if f.kind == foldClasses && r > 0 {
+				c := &v.cats[f.cat]
+				for i := range r {
+					c.sink[argmax(vals[i*f.width:(i+1)*f.width])]++
+				}
+			}
+			if fi == v.predFold && r > 0 {
+				havePred = true
+				if v.pred == predArgmax {
+					predicted = float64(argmax(vals[:f.width]))
+				} else {
+					predicted = vals[0]
+				}
+			}
+		case foldChannels:
+			r = a.foldChannels(v, f, st, vals)
+		}
+		if rows == 0 {
+			rows = r
+		}
+	}
+	if havePred {
+		a.preds.Add(s.idHash, prediction{version: v.index, value: predicted})
+	}
+	if v.refRows < v.refTarget {
+		v.refRows += rows
+		if v.refRows >= v.refTarget {
+			// This sample's rows went to the reference: the first
+			// window starts with the next sample.
+			a.finishServedReference(v)
+			return
+		}
+	}
+	v.winRows += rows
+	if v.winRows >= a.cfg.WindowSize {
+		a.closeWindow(v)
+	}
+}
+
+// foldChannels adds each row's per-channel moments; it returns the rows.
+func (a *model) foldChannels(v *version, f *fold, st *slotTensor, vals []float64) int {
+	if st.rank < 3 || int(st.shape[1]) != f.width {
+		return 0
+	}
+	n := int(st.shape[0])
+	inner := 1
+	for _, d := range st.shape[2:st.rank] {
+		inner *= int(d)
+	}
+	if n <= 0 || inner <= 0 || n*f.width*inner != len(vals) {
+		return 0
+	}
+	for r := range n {
+		for c := range f.width {
+			xs := vals[(r*f.width+c)*inner : (r*f.width+c+1)*inner]
+			var sum, sq float64
+			lo, hi := math.Inf(1), math.Inf(-1)
+			for _, x := range xs {
+				sum += x
+				sq += x * x
+				lo, hi = min(lo, x), max(hi, x)
+			}
+			mean := sum / float64(inner)
+			sd := math.Sqrt(max(0, sq/float64(inner)-mean*mean))
+			fs := v.features[f.first+4*c : f.first+4*c+4]
+			fs[0].add(mean)
+			fs[1].add(sd)
+			fs[2].add(lo)
+			fs[3].add(hi)
+		}
+	}
+	return n
+}
+
+func argmax(xs []float64) int {
+	best := 0
+	for i, x := range xs {
+		if x > xs[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// decode converts little-endian elements to float64 into dst's storage.
+// dst is sized at AddModel for the largest region, so this never grows it.
+func decode(dst []float64, b []byte, dt rt.DataType) []float64 {
+	size := dt.Size()
+	if size == 0 {
+		return dst[:0]
+	}
+	n := min(len(b)/size, cap(dst))
+	dst = dst[:n]
+	switch dt {
+	case rt.FP32:
+		for i := range dst {
+			dst[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:])))
+		}
+	case rt.FP64:
+		for i := range dst {
+			dst[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+		}
+	case rt.FP16:
+		for i := range dst {
+			dst[i] = float64(rt.Float16ToFloat32(binary.LittleEndian.Uint16(b[2*i:])))
+		}
+	case rt.BF16:
+		for i := range dst {
+			dst[i] = float64(math.Float32frombits(uint32(binary.LittleEndian.Uint16(b[2*i:])) << 16))
+		}
+	case rt.INT8:
+		for i := range dst {
+			dst[i] = float64(int8(b[i]))
+		}
+	case rt.UINT8, rt.BOOL:
+		for i := range dst {
+			dst[i] = float64(b[i])
+		}
+	case rt.INT16:
+		for i := range dst {
+			dst[i] = float64(int16(binary.LittleEndian.Uint16(b[2*i:])))
+		}
+	case rt.UINT16:
+		for i := range dst {
+			dst[i] = float64(binary.LittleEndian.Uint16(b[2*i:]))
+		}
+	case rt.INT32:
+		for i := range dst {
+			dst[i] = float64(int32(binary.LittleEndian.Uint32(b[4*i:])))
+		}
+	case rt.UINT32:
+		for i := range dst {
+			dst[i] = float64(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+	case rt.INT64:
+		for i := range dst {
+			dst[i] = float64(int64(binary.LittleEndian.Uint64(b[8*i:])))
+		}
+	case rt.UINT64:
+		for i := range dst {
+			dst[i] = float64(binary.LittleEndian.Uint64(b[8*i:]))
+		}
+	default:
+		return dst[:0]
+	}
+	return dst
+}
+
+// finishServedReference freezes the reference of every feature that was
+// learning from served rows, and persists it.
+func (a *model) finishServedReference(v *version) {
+	for i := range v.features {
+		if !v.features[i].ready {
+			v.features[i].setReady()
+		}
+	}
+	for i := range v.cats {
+		if !v.cats[i].ready {
+			v.cats[i].setReady()
+		}
+	}
+	a.mu.Lock()
+	v.refReadyAt = a.now
+	a.mu.Unlock()
+	// The window that was open while the reference filled compared only
+	// file-backed features; start a fresh one so every feature's first
+	// window is whole.
+	a.resetWindow(v)
+	a.persist(v)
+}
+
+func (a *model) resetWindow(v *version) {
+	for i := range v.features {
+		v.features[i].cur.clear()
+	}
+	for i := range v.cats {
+		clear(v.cats[i].cur)
+	}
+	v.latency.clear()
+	v.winRows, v.winStart = 0, a.now
+}
+
+// closeByTime closes windows whose duration has passed, if they have
+// enough rows to judge.
+func (a *model) closeByTime() {
+	d := time.Duration(a.cfg.WindowDuration)
+	for _, v := range a.versions {
+		if v.winStart.IsZero() {
+			v.winStart = a.now
+		}
+		if a.now.Sub(v.winStart) >= d && v.winRows >= minWindowRows(a.cfg.WindowSize) {
+			a.closeWindow(v)
+		}
+	}
+}
+
+// closeWindow compares the current window with the reference, updates
+// the alarms, and starts the next window.
+func (a *model) closeWindow(v *version) {
+	res := &windowResult{ID: v.window, Start: v.winStart, End: a.now, Rows: v.winRows}
+	if v.latency.n > 0 {
+		res.LatencyP50 = time.Duration(v.latency.quantile(0.5) * float64(time.Microsecond))
+		res.LatencyP99 = time.Duration(v.latency.quantile(0.99) * float64(time.Microsecond))
+	}
+	var tin, tout int
+	for i := range v.features {
+		f := &v.features[i]
+		if f.ready && f.cur.n > 0 {
+			if f.output {
+				tout++
+			} else {
+				tin++
+			}
+		}
+	}
+	for i := range v.features {
+		f := &v.features[i]
+		if !f.ready || f.cur.n == 0 {
+			continue
+		}
+		d := FeatureDrift{Name: f.name}
+		tests := tin
+		if f.output {
+			tests = tout
+		}
+		compareNumeric(&d, f.refSum, f.cur, tests, a.th)
+		d.Wasserstein *= f.scale
+		if f.output {
+			res.Outputs = append(res.Outputs, d)
+			res.PredDrift = res.PredDrift || d.Drifted
+			res.judgedPreds = true
+		} else {
+			res.Inputs = append(res.Inputs, d)
+			res.DataDrift = res.DataDrift || d.Drifted
+			res.judgedData = true
+		}
+	}
+	for i := range v.cats {
+		c := &v.cats[i]
+		if !c.ready {
+			continue
+		}
+		d := FeatureDrift{Name: c.name}
+		compareCategorical(&d, c.ref, c.cur, a.th)
+		if d.Current > 0 {
+			res.Outputs = append(res.Outputs, d)
+			res.PredDrift = res.PredDrift || d.Drifted
+			res.judgedPreds = true
+		}
+	}
+	if !res.judgedData && !res.judgedPreds {
+		// Nothing had a reference yet: not a window anyone can read.
+		a.resetWindow(v)
+		return
+	}
+	a.mu.Lock()
+	v.last = res
+	if res.judgedData {
+		v.dataAlarm.observe(res.DataDrift, a.cfg.AlarmWindows, a.now)
+	}
+	if res.judgedPreds {
+		v.predAlarm.observe(res.PredDrift, a.cfg.AlarmWindows, a.now)
+	}
+	a.mu.Unlock()
+	v.window++
+	a.resetWindow(v)
+}

@@ -1,0 +1,226 @@
+package monitor
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fraudModel is a fraud-like model's monitor state: input [N, 30] FP32,
+// output [N, 2] FP32, 4096 slots of slotRows rows. Nothing runs.
+func fraudModel(b *testing.B, slotRows int) *model {
+	m := New("", nil)
+	a, err := m.newModel("fraud", Config{SampleRate: 1, SlotRows: slotRows}.WithDefaults(), []VersionSpec{fraudSpec("")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return a
+}
+
+// samples returns n distinct fraud-like samples (own buffers).
+func samples(n int) []*Sample {
+	g := newStream(42)
+	out := make([]*Sample, n)
+	for i := range out {
+		s := *g.next()
+		s.RequestID = append([]byte(nil), s.RequestID...)
+		s.Inputs = []Tensor{s.Inputs[0]}
+		s.Inputs[0].Data = append([]byte(nil), s.Inputs[0].Data...)
+		s.Outputs = []Tensor{s.Outputs[0]}
+		s.Outputs[0].Data = append([]byte(nil), s.Outputs[0].Data...)
+		out[i] = &s
+	}
+	return out
+}
+
+func drainRings(t *Tap) {
+	for _, r := range t.stripes {
+		for s := r.next(); s != nil; s = r.next() {
+			r.release(s)
+		}
+	}
+}
+
+// BenchmarkTapPush is one request thread pushing a 30-feature fraud
+// sample (input [1, 30] FP32, output [1, 2] FP32) into a ring with room:
+// the request path's whole cost of a sampled request. Every 1024 pushes
+// the rings are emptied inline, so the figure includes the consumer's
+// release of each slot (two atomic operations): an upper bound. Slots of
+// 1 and 8 rows show what ring size costs once it outgrows the cache.
+func BenchmarkTapPush(b *testing.B) {
+	for _, rows := range []int{1, 8} {
+		b.Run("slot_rows="+strconv.Itoa(rows), func(b *testing.B) {
+			tap := fraudModel(b, rows).tap
+			ss := samples(1024)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if i&1023 == 1023 {
+					drainRings(tap)
+				}
+				tap.Push(ss[i&1023])
+			}
+			b.StopTimer()
+			if full, large, invalid := tap.Dropped(); full+large+invalid != 0 {
+				b.Fatalf("dropped %d %d %d", full, large, invalid)
+			}
+		})
+	}
+}
+
+// BenchmarkRingHandoff is the hand-off alone: claim (compare-and-swap),
+// publish (an atomic store), and the consumer's release (another): the
+// floor under BenchmarkTapPush, paid in fences rather than work.
+func BenchmarkRingHandoff(b *testing.B) {
+	r := newRing(4096, 2, 128)
+	for i := 0; i < b.N; i++ {
+		s, pos, ok := r.claim()
+		if !ok {
+			b.Fatal("full")
+		}
+		s.publish(pos)
+		r.release(r.next())
+	}
+}
+
+// BenchmarkTapPushParallel pushes from every P while one goroutine empties
+// the rings (without folding): contention on the tails, slots moving
+// between cores, and the drop rate when producers outrun a consumer.
+func BenchmarkTapPushParallel(b *testing.B) {
+	tap := fraudModel(b, 1).tap
+	ss := samples(1024)
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		for !stop.Load() {
+			drainRings(tap)
+		}
+		close(done)
+	}()
+	var next atomic.Uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := next.Add(1) * 97
+		for pb.Next() {
+			tap.Push(ss[i&1023])
+			i++
+		}
+	})
+	b.StopTimer()
+	stop.Store(true)
+	<-done
+	full, _, _ := tap.Dropped()
+	b.ReportMetric(float64(full)/float64(b.N), "dropped/op")
+}
+
+func BenchmarkTapSampled(b *testing.B) {
+	tap := newTap(0.1, []string{"1"}, []tensorSpec{{name: "x", max: 4}}, 1, 64, 4)
+	id := []byte("7f3c2a8e-5b1d-4c9a-8e2f-1a2b3c4d5e6f")
+	n := 0
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if tap.Sampled(id) {
+			n++
+		}
+	}
+	_ = n
+}
+
+// filled is a published slot and its contents, for folding again and
+// again.
+type filled struct {
+	s    *slot
+	meta []slotTensor
+	data []byte
+}
+
+// fill pushes n samples into a's rings and returns the published slots.
+func fill(a *model, n int) []filled {
+	for _, s := range samples(n) {
+		if !a.tap.Push(s) {
+			break
+		}
+	}
+	var out []filled
+	for _, r := range a.tap.stripes {
+		for pos := r.head; ; pos++ {
+			s := &r.slots[pos&r.mask]
+			if s.seq.Load() != pos+1 {
+				break
+			}
+			meta, data := r.view(pos)
+			out = append(out, filled{s, meta, data})
+		}
+	}
+	return out
+}
+
+// BenchmarkAggregate folds 30-feature samples as the aggregator does:
+// decode, 32 sketch insertions, the predicted class, the prediction kept
+// for labels, and a window compared with the reference every 1000
+// samples. The reference is learnt first, so this is the steady state.
+func BenchmarkAggregate(b *testing.B) {
+	a := fraudModel(b, 1)
+	fs := fill(a, 4096)
+	a.now = time.Now()
+	for i := 0; i < a.cfg.ReferenceSize; i++ {
+		f := fs[i%len(fs)]
+		a.fold(f.s, f.meta, f.data)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		f := fs[i%len(fs)]
+		a.fold(f.s, f.meta, f.data)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "samples/s")
+}
+
+// BenchmarkSketchAdd is one value into a feature's sketch (transform
+// and insertion).
+func BenchmarkSketchAdd(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	xs := make([]float64, 4096)
+	for i := range xs {
+		xs[i] = r.NormFloat64()
+	}
+	f := newFeature(newGrid(), "x", false)
+	for _, x := range xs {
+		f.add(x)
+	}
+	f.setReady()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		f.add(xs[i&4095])
+	}
+}
+
+// BenchmarkWindowClose compares a 1000-row, 30-feature window with its
+// reference (the 32 comparisons a window costs; BenchmarkAggregate
+// includes them, amortized).
+func BenchmarkWindowClose(b *testing.B) {
+	a := fraudModel(b, 1)
+	fs := fill(a, 4096)
+	a.now = time.Now()
+	for i := 0; i < a.cfg.ReferenceSize; i++ {
+		f := fs[i%len(fs)]
+		a.fold(f.s, f.meta, f.data)
+	}
+	v := a.versions[0]
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		for j := range a.cfg.WindowSize - 1 {
+			f := fs[j%len(fs)]
+			a.fold(f.s, f.meta, f.data)
+		}
+		b.StartTimer()
+		a.closeWindow(v)
+	}
+}

@@ -1,0 +1,140 @@
+package monitor
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/infergate/infergate/runtime"
+)
+
+// The ring is Dmitry Vyukov's bounded MPMC queue ("Bounded MPMC queue",
+// 1024cores.net), used with one consumer: every slot carries a sequence
+// number, a producer claims a position with one compare-and-swap on the
+// tail and publishes by storing position+1 in the slot's sequence; the
+// consumer frees a slot by storing position+size. A producer that finds
+// its slot still held by the consumer reports the ring full at once, so
+// the request path never waits, and nothing is allocated after the ring
+// is made: each slot owns a buffer sized for the model's tensors.
+//
+// Unlike ristretto's ring stripes (a sync.Pool of per-P batches handed off
+// through a channel), slots here are the samples themselves, so a sample
+// is copied once, straight into memory the aggregator reads; contention on
+// the tail is spread by striping rings over the request id's hash (see
+// Tap), which keeps the hand-off free of sync.Pool, whose contents the GC
+// may drop.
+
+// maxRank is the highest tensor rank a slot records (video, [N, C, T, H,
+// W]); a tensor of higher rank is dropped, counted as invalid. It keeps a
+// slot's tensor descriptor at 32 bytes.
+const maxRank = 5
+
+// maxTensors bounds the tensors one sample may carry to the monitor; it
+// sizes a stack array on the request path.
+const maxTensors = 32
+
+// slotTensor describes one tensor copied into a slot: 32 bytes, so the
+// descriptors of a two-tensor model share one cache line. Dimensions are
+// int32: no served tensor has a dimension of two billion.
+type slotTensor struct {
+	off   int32 // where its bytes start in the slot's data
+	n     int32 // bytes present; 0 = the sample did not carry it
+	rank  uint8
+	dtype runtime.DataType
+	shape [maxRank]int32
+}
+
+// slot is one preallocated sample's header, a cache line to itself so
+// producers filling neighbouring slots do not contend. Its tensors'
+// descriptors and bytes live in the ring's meta and data arrays, at the
+// slot's index: slots that follow each other in the ring follow each
+// other in memory, which the hardware prefetcher rewards.
+type slot struct {
+	seq     atomic.Uint64
+	version int32
+	idHash  uint64
+	latency time.Duration
+	_       [32]byte
+}
+
+// ring is one stripe: a bounded queue of slots, many producers, one
+// consumer.
+type ring struct {
+	// Read-only after newRing, read by every producer.
+	mask      uint64
+	slots     []slot
+	nspecs    int
+	slotBytes int
+	meta      []slotTensor // nspecs per slot
+	// data holds each slot's tensors back to back, packed rather than at
+	// fixed regions, so a one-row sample touches as few cache lines as
+	// its bytes need.
+	data []byte
+
+	// tail is written by every producer, head by the consumer at every
+	// release: each on a cache line of its own, or every release would
+	// evict the line producers read the fields above from.
+	_    [64]byte
+	tail atomic.Uint64
+	_    [56]byte
+	head uint64 // consumer only
+	_    [56]byte
+}
+
+func newRing(size int, specs int, dataBytes int) *ring {
+	r := &ring{
+		mask: uint64(size - 1), slots: make([]slot, size),
+		nspecs: specs, slotBytes: dataBytes,
+		meta: make([]slotTensor, size*specs),
+		data: make([]byte, size*dataBytes),
+	}
+	for i := range r.slots {
+		r.slots[i].seq.Store(uint64(i))
+	}
+	return r
+}
+
+// view returns the tensor descriptors and data of the slot at position
+// pos.
+func (r *ring) view(pos uint64) ([]slotTensor, []byte) {
+	i := int(pos & r.mask)
+	return r.meta[i*r.nspecs : (i+1)*r.nspecs : (i+1)*r.nspecs], r.data[i*r.slotBytes : (i+1)*r.slotBytes : (i+1)*r.slotBytes]
+}
+
+// claim reserves the next free slot, or reports the ring full. It loops
+// only when another producer won the same position, which means that
+// producer made progress: the queue is lock-free, never blocking.
+func (r *ring) claim() (*slot, uint64, bool) {
+	pos := r.tail.Load()
+	for {
+		s := &r.slots[pos&r.mask]
+		seq := s.seq.Load()
+		switch d := int64(seq - pos); {
+		case d == 0:
+			if r.tail.CompareAndSwap(pos, pos+1) {
+				return s, pos, true
+			}
+		case d < 0:
+			return nil, 0, false // the consumer has not freed it: full
+		}
+		pos = r.tail.Load()
+	}
+}
+
+// publish hands a claimed slot to the consumer.
+func (s *slot) publish(pos uint64) { s.seq.Store(pos + 1) }
+
+// next returns the oldest published slot, or nil when there is none.
+// Consumer only.
+func (r *ring) next() *slot {
+	s := &r.slots[r.head&r.mask]
+	if s.seq.Load() != r.head+1 {
+		return nil
+	}
+	return s
+}
+
+// release frees the slot next returned. Consumer only.
+func (r *ring) release(s *slot) {
+	s.seq.Store(r.head + r.mask + 1)
+	r.head++
+}

@@ -1,0 +1,315 @@
+package monitor
+
+import (
+	"encoding/binary"
+	"math"
+	"math/bits"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	rt "github.com/infergate/infergate/runtime"
+)
+
+// Tensor is a view of one request or response tensor. Push copies what it
+// keeps, so the caller may reuse Data as soon as Push returns.
+type Tensor struct {
+	Name     string
+	DataType rt.DataType
+	Shape    []int64
+	Data     []byte // little-endian elements, as on the wire
+}
+
+// Sample is one served request as the gateway saw it: views of its inputs
+// and outputs, the version that served it, and how long it took.
+type Sample struct {
+	RequestID []byte
+	Version   string
+	Latency   time.Duration
+	Inputs    []Tensor
+	Outputs   []Tensor
+}
+
+// Why a sample was dropped; each reason has its own counter.
+const (
+	dropFull     = iota // the ring was full: the aggregator fell behind
+	dropTooLarge        // a tensor exceeded its slot region (more rows than the slot holds)
+	dropInvalid         // unknown version, too many tensors, rank above maxRank
+	numDrops
+)
+
+var dropReasons = [numDrops]string{"full", "too_large", "invalid"}
+
+// paddedCounter sits alone on its cache line: drops are counted by every
+// request thread, and sharing a line with the ring's tail would slow both.
+type paddedCounter struct {
+	atomic.Uint64
+	_ [56]byte
+}
+
+// tensorSpec is a tensor the tap copies; max is the most bytes of it a
+// slot holds (see regionBytes), and the slot's data is the sum of them.
+type tensorSpec struct {
+	name   string
+	output bool
+	max    int
+}
+
+// Tap is a model's entry to the monitor, held by the gateway's request
+// path. All its methods are safe for concurrent use; Push never blocks.
+type Tap struct {
+	threshold uint64 // sampled when hash(id) < threshold
+	all       bool   // sample_rate 1: no hash needed
+	versions  []string
+	specs     []tensorSpec // inputs first, then outputs
+	nInputs   int
+
+	stripes    []*ring
+	stripeMask uint64
+	slotBytes  int
+
+	closed atomic.Bool
+	// parked is set by the aggregator when it sleeps for want of
+	// samples; the first producer to find it set wakes it. A busy
+	// aggregator polls instead, so producers never pay for a wake-up
+	// while traffic flows.
+	parked atomic.Bool
+	wake   chan struct{}
+
+	drops [numDrops]paddedCounter
+}
+
+// newTap builds the rings. slotsTotal is split over stripes, one per
+// processor rounded up to a power of two, so concurrent requests rarely
+// contend on the same tail.
+func newTap(rate float64, versions []string, specs []tensorSpec, nInputs, slotsTotal, dataBytes int) *Tap {
+	t := &Tap{versions: versions, specs: specs, nInputs: nInputs, slotBytes: dataBytes, wake: make(chan struct{}, 1)}
+	switch {
+	case rate >= 1:
+		t.all, t.threshold = true, ^uint64(0)
+	case rate > 0:
+		t.threshold = uint64(rate * (1 << 64))
+	}
+	stripes := 1
+	for stripes < runtime.GOMAXPROCS(0) && slotsTotal/(stripes*2) >= 64 {
+		stripes *= 2
+	}
+	t.stripeMask = uint64(stripes - 1)
+	for range stripes {
+		t.stripes = append(t.stripes, newRing(slotsTotal/stripes, len(specs), dataBytes))
+	}
+	return t
+}
+
+// Sampled reports whether the request with this id is to be pushed. The
+// choice is a fixed hash of the id, the same in every replica and every
+// release, so replicas sample the same requests and a late label's id
+// tells whether its prediction was kept.
+func (t *Tap) Sampled(requestID []byte) bool {
+	if t == nil || t.threshold == 0 {
+		return false
+	}
+	return t.all || hashID(requestID) < t.threshold
+}
+
+// Push copies a sampled request into the ring. It never blocks and never
+// allocates: when the ring is full, or the sample is larger than a slot,
+// the sample is dropped, counted, and false returned. Element conversion
+// to float64 happens in the aggregator, off the request path; Push only
+// moves bytes.
+func (t *Tap) Push(s *Sample) bool {
+	if t == nil || t.closed.Load() {
+		return false
+	}
+	v := -1
+	for i, name := range t.versions {
+		if name == s.Version {
+			v = i
+			break
+		}
+	}
+	if v < 0 || len(s.Inputs)+len(s.Outputs) > maxTensors {
+		t.drops[dropInvalid].Add(1)
+		return false
+	}
+	// Resolve and check every tensor before claiming a slot: a claimed
+	// slot must be published, so refusing must come first.
+	var idx [maxTensors]int8
+	n, size := 0, 0
+	for j := range s.Inputs {
+		k, why := t.check(false, j, &s.Inputs[j])
+		if why >= 0 {
+			t.drops[why].Add(1)
+			return false
+		}
+		if k >= 0 {
+			size += clipped(&s.Inputs[j], t.specs[k].max)
+		}
+		idx[n] = int8(k)
+		n++
+	}
+	for j := range s.Outputs {
+		k, why := t.check(true, j, &s.Outputs[j])
+		if why >= 0 {
+			t.drops[why].Add(1)
+			return false
+		}
+		if k >= 0 {
+			size += clipped(&s.Outputs[j], t.specs[k].max)
+		}
+		idx[n] = int8(k)
+		n++
+	}
+	if size > t.slotBytes {
+		t.drops[dropTooLarge].Add(1)
+		return false
+	}
+	h := hashID(s.RequestID)
+	r := t.stripes[h&t.stripeMask]
+	sl, pos, ok := r.claim()
+	if !ok {
+		t.drops[dropFull].Add(1)
+		return false
+	}
+	sl.version = int32(v)
+	sl.idHash = h
+	sl.latency = s.Latency
+	meta, data := r.view(pos)
+	for k := range meta {
+		meta[k].n = 0
+	}
+	n, off := 0, 0
+	for j := range s.Inputs {
+		off = t.copyTensor(meta, data, int(idx[n]), off, &s.Inputs[j])
+		n++
+	}
+	for j := range s.Outputs {
+		off = t.copyTensor(meta, data, int(idx[n]), off, &s.Outputs[j])
+		n++
+	}
+	sl.publish(pos)
+	if t.parked.Load() && t.parked.CompareAndSwap(true, false) {
+		select {
+		case t.wake <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// check finds the spec of the j-th input (or output) and whether it fits;
+// why is a drop reason, or -1. A tensor the monitor does not follow (a
+// string tensor, an unknown name) gets k = -1 and is skipped.
+func (t *Tap) check(output bool, j int, x *Tensor) (k, why int) {
+	base, n := 0, t.nInputs
+	if output {
+		base, n = t.nInputs, len(t.specs)-t.nInputs
+	}
+	k = -1
+	if j < n && t.specs[base+j].name == x.Name {
+		k = base + j
+	} else {
+		for i := base; i < base+n; i++ {
+			if t.specs[i].name == x.Name {
+				k = i
+				break
+			}
+		}
+	}
+	switch {
+	case k < 0:
+		return -1, -1
+	case len(x.Shape) > maxRank:
+		return -1, dropInvalid
+	case len(x.Data) > t.specs[k].max && fittingRows(x, t.specs[k].max) == 0:
+		return -1, dropTooLarge
+	}
+	for _, d := range x.Shape {
+		if uint64(d) > math.MaxInt32 { // negative too
+			return -1, dropInvalid
+		}
+	}
+	return k, -1
+}
+
+// copyTensor copies x to the slot's data at off and returns the offset
+// after it.
+func (t *Tap) copyTensor(meta []slotTensor, data []byte, k, off int, x *Tensor) int {
+	if k < 0 {
+		return off
+	}
+	st := &meta[k]
+	st.off = int32(off)
+	n := clipped(x, t.specs[k].max)
+	st.n = int32(copy(data[off:], x.Data[:n]))
+	st.dtype = x.DataType
+	st.rank = uint8(len(x.Shape))
+	for i, d := range x.Shape {
+		st.shape[i] = int32(d)
+	}
+	if n < len(x.Data) {
+		st.shape[0] = int32(n / (len(x.Data) / int(x.Shape[0])))
+	}
+	return off + int(st.n)
+}
+
+// clipped is how many bytes of x the tap copies: all of them, or, for a
+// request of more rows than its region holds (max bytes), its first rows.
+// Every tensor of a sample is sized for the same rows (Config.SlotRows),
+// so inputs and outputs are cut alike.
+func clipped(x *Tensor, max int) int {
+	if len(x.Data) <= max {
+		return len(x.Data)
+	}
+	return fittingRows(x, max) * (len(x.Data) / int(x.Shape[0]))
+}
+
+// fittingRows is how many whole rows (along dimension 0) of x fit in max
+// bytes; zero when x cannot be cut so (rank 0, one row, or data that does
+// not divide into its rows).
+func fittingRows(x *Tensor, max int) int {
+	if len(x.Shape) == 0 || x.Shape[0] <= 1 {
+		return 0
+	}
+	rows := int(x.Shape[0])
+	rowBytes := len(x.Data) / rows
+	if rowBytes == 0 || rowBytes*rows != len(x.Data) {
+		return 0
+	}
+	return max / rowBytes
+}
+
+// Dropped returns the samples dropped so far, by reason.
+func (t *Tap) Dropped() (full, tooLarge, invalid uint64) {
+	return t.drops[dropFull].Load(), t.drops[dropTooLarge].Load(), t.drops[dropInvalid].Load()
+}
+
+// hashID is a fixed 64-bit hash of a request id, after wyhash (Wang Yi's,
+// v4, for inputs of any length: 16 bytes per 64x64->128-bit multiply, no
+// third lane), about 5 ns for a 36-byte UUID. It decides sampling and keys
+// the prediction store, so it must never change between releases:
+// replicas of different versions must keep agreeing on which requests are
+// sampled.
+func hashID(b []byte) uint64 {
+	const s0, s1, s2 = 0xa0761d6478bd642f, 0xe7037ed1a0b428db, 0x8ebc6af09c88c6e3
+	mix := func(a, b uint64) uint64 {
+		hi, lo := bits.Mul64(a, b)
+		return hi ^ lo
+	}
+	n := uint64(len(b))
+	seed := mix(s0, s1)
+	for len(b) > 16 {
+		seed = mix(binary.LittleEndian.Uint64(b)^s1, binary.LittleEndian.Uint64(b[8:])^seed)
+		b = b[16:]
+	}
+	var x, y uint64
+	switch k := len(b); {
+	case k >= 8:
+		x, y = binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[k-8:])
+	case k >= 4:
+		x, y = uint64(binary.LittleEndian.Uint32(b)), uint64(binary.LittleEndian.Uint32(b[k-4:]))
+	case k > 0:
+		x = uint64(b[0])<<16 | uint64(b[k>>1])<<8 | uint64(b[k-1])
+	}
+	return mix(s2^n, mix(x^s1, y^seed))
+}
