@@ -3,6 +3,7 @@
 //
 //	infergate serve --model-repository DIR   serve a model repository
 //	infergate gen-models DIR                 write the demo models' .onnx files
+//	infergate bench -model NAME              load-test an OIP v2 endpoint
 //	infergate version                        print versions
 package main
 
@@ -25,6 +26,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "gen-models":
 		err = genModels(os.Args[2:])
+	case "bench":
+		err = benchCmd(os.Args[2:])
 	case "version", "--version", "-version":
 		fmt.Println("infergate", version)
 	case "help", "-h", "--help":
@@ -46,6 +49,7 @@ func usage() {
 Usage:
   infergate serve --model-repository DIR [flags]   serve every model in DIR (see: infergate serve -h)
   infergate gen-models [--force] DIR               write the demo models' .onnx files into DIR
+  infergate bench -model NAME [flags]              load-test, capacity-search or sweep an OIP v2 endpoint (see: infergate bench -h)
   infergate version                                print the version
 `)
 }
