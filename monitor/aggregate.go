@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
-
 	rt "github.com/infergate/infergate/runtime"
 )
 
@@ -98,7 +96,7 @@ type model struct {
 	th       thresholds
 
 	mu      sync.Mutex // guards the versions' report fields
-	preds   *lru.Cache[uint64, prediction]
+	preds   *predictions
 	expired []atomic.Uint64 // hashes of evicted predictions, direct-mapped
 	joined  atomic.Uint64
 	missed  atomic.Uint64
@@ -284,7 +282,7 @@ func (a *model) fold(s *slot, meta []slotTensor, data []byte) {
 		}
 	}
 	if havePred {
-		a.preds.Add(s.idHash, prediction{version: v.index, value: predicted})
+		a.preds.add(s.idHash, prediction{version: v.index, value: predicted})
 	}
 	if v.refRows < v.refTarget {
 		v.refRows += rows

@@ -10,7 +10,8 @@ import (
 // Concept drift: the inputs may look as they always did while the world
 // that labels them changed. It shows only once ground truth arrives, late,
 // through Feedback. The aggregator keeps each sampled request's prediction
-// in an LRU map keyed by the request id's hash (off the request path);
+// in a bounded table keyed by the request id's hash (predictions.go, off
+// the request path);
 // Feedback joins a label to it and scores the version on tumbling windows
 // of FeedbackWindow labels: accuracy (argmax == label) for classification,
 // mean absolute error for regression. The first window is the reference.
@@ -56,7 +57,7 @@ func (m *Monitor) Feedback(model string, requestID []byte, label float64) error 
 		return fmt.Errorf("%w: %v for request %q is not a number", ErrBadLabel, label, requestID)
 	}
 	h := hashID(requestID)
-	p, ok := a.preds.Peek(h)
+	p, ok := a.preds.peek(h)
 	if !ok {
 		a.missed.Add(1)
 		switch {
@@ -78,13 +79,10 @@ func (m *Monitor) Feedback(model string, requestID []byte, label float64) error 
 	} else {
 		x = math.Abs(p.value - label)
 	}
-	if !a.preds.Remove(h) {
+	if !a.preds.remove(h) {
 		// Another Feedback for the same id won the race.
 		return fmt.Errorf("%w: %q in model %q: it already has a label", ErrUnknownRequest, requestID, model)
 	}
-	// Remove runs the eviction callback too; a joined prediction did not
-	// expire.
-	a.expired[h&uint64(len(a.expired)-1)].CompareAndSwap(h, 0)
 	a.joined.Add(1)
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -123,6 +121,6 @@ func (a *model) conceptDrifted(c *concept) bool {
 // evicted records an evicted prediction's id hash, so Feedback can tell
 // "expired" from "unknown". The table is direct-mapped: a later eviction
 // may overwrite an earlier one, which then reads as unknown.
-func (a *model) evicted(h uint64, _ prediction) {
+func (a *model) evicted(h uint64) {
 	a.expired[h&uint64(len(a.expired)-1)].Store(h)
 }

@@ -236,7 +236,7 @@ func TestFeedbackErrors(t *testing.T) {
 	g := newStream(4)
 	var sampled []string
 	var unsampled string
-	for len(sampled) < 10 || unsampled == "" {
+	for len(sampled) < 40 || unsampled == "" {
 		s := g.next()
 		if !tap.Sampled(s.RequestID) {
 			unsampled = string(s.RequestID)
@@ -254,10 +254,11 @@ func TestFeedbackErrors(t *testing.T) {
 		t.Fatalf("unknown model: %v", err)
 	}
 	f(unsampled, 1, ErrNotSampled)
-	f(sampled[0], 1, ErrExpired) // capacity 4: the first six were evicted
-	f(sampled[9], 0.5, ErrBadLabel)
-	f(sampled[9], 1, nil)
-	f(sampled[9], 1, ErrUnknownRequest) // labelled already
+	last := sampled[len(sampled)-1]
+	f(sampled[0], 1, ErrExpired) // capacity 4 (8 entries): the first of 40 was evicted
+	f(last, 0.5, ErrBadLabel)
+	f(last, 1, nil)
+	f(last, 1, ErrUnknownRequest) // labelled already
 	for i := 0; ; i++ {
 		id := "never-" + strconv.Itoa(i)
 		if tap.Sampled([]byte(id)) {

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Reproduces the drift monitor's end-to-end cost in bench/README.md: the
+# fraud demo model served by two gateways side by side on CPU 0, one
+# sampling every request into the drift monitor (the demo config), one
+# with monitoring off; load from CPU 1, alternating rounds, medians:
+#   - throughput at 64 connections (wrk, closed loop, the server saturated);
+#   - p99 at a fixed open-loop rate (infergate bench -rate, timed from each
+#     request's intended send time).
+#
+#   bash bench/monitor-cost.sh              (after `make ort models build`)
+#   ROUNDS=7 DURATION=5s RATE=4000 bash bench/monitor-cost.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-5} DURATION=${DURATION:-4s} RATE=${RATE:-4000}
+SERVER_CPU=${SERVER_CPU:-0} LOAD_CPU=${LOAD_CPU:-1}
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
+go build -o bin/infergate ./cmd/infergate
+[ -f configs/models/fraud/1/reference.csv ] || bin/infergate gen-models configs/models
+
+TMP=$(mktemp -d)
+for s in on off; do
+  mkdir -p "$TMP/$s/fraud/1"
+  cp configs/models/fraud/1/model.onnx configs/models/fraud/1/reference.csv "$TMP/$s/fraud/1/"
+done
+cp configs/models/fraud/config.yaml "$TMP/on/fraud/"
+sed '/^monitor:/,$d' configs/models/fraud/config.yaml > "$TMP/off/fraud/config.yaml"
+grep -q sample_rate "$TMP/on/fraud/config.yaml" && ! grep -q sample_rate "$TMP/off/fraud/config.yaml"
+sed -n 's/^wrk.body = .\(.*\).$/\1/p' bench/fraud.lua > "$TMP/body.json"
+
+taskset -c "$SERVER_CPU" bin/infergate serve --model-repository "$TMP/on" --http-address 127.0.0.1 \
+  --http-port 9500 --metrics-port 9502 --log-level warn & ON=$!
+taskset -c "$SERVER_CPU" bin/infergate serve --model-repository "$TMP/off" --http-address 127.0.0.1 \
+  --http-port 9510 --metrics-port 9512 --log-level warn & OFF=$!
+trap 'kill $ON $OFF 2>/dev/null || true; rm -rf "$TMP"' EXIT
+for p in 9500 9510; do
+  for _ in $(seq 100); do curl -sf http://127.0.0.1:$p/v2/health/ready >/dev/null && break; sleep 0.1; done
+done
+port() { [ "$1" = on ] && echo 9500 || echo 9510; }
+
+for s in on off; do
+  taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s bench/fraud.lua http://127.0.0.1:$(port $s)/v2/models/fraud/infer >/dev/null
+done
+for r in $(seq "$ROUNDS"); do
+  for s in on off; do
+    taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"$DURATION" -s bench/fraud.lua http://127.0.0.1:$(port $s)/v2/models/fraud/infer |
+      awk '/Requests\/sec/ {printf "%d\n", $2}' >> "$TMP/$s.rps"
+    taskset -c "$LOAD_CPU" bin/infergate bench -url http://127.0.0.1:$(port $s) -model fraud -input "$TMP/body.json" \
+      -rate "$RATE" -duration "$DURATION" -warmup 500ms -metrics-url off -format json -quiet > "$TMP/h.json"
+    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["run"]["latency"]["p99_ns"]//1000)' "$TMP/h.json" >> "$TMP/$s.p99"
+  done
+done
+sampled=$(curl -s http://127.0.0.1:9502/metrics | awk '/^infergate_monitor_sampled_total/ {s+=$2} END {print s+0}')
+dropped=$(curl -s http://127.0.0.1:9502/metrics | awk '/^infergate_monitor_dropped_total/ {s+=$2} END {print s+0}')
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+for s in on off; do
+  printf 'monitoring %-3s  req/s at 64 conns: %-40s median %s\n' "$s" "$(tr '\n' ' ' < "$TMP/$s.rps")" "$(median < "$TMP/$s.rps")"
+  printf 'monitoring %-3s  p99 µs at %s req/s: %-36s median %s\n' "$s" "$RATE" "$(tr '\n' ' ' < "$TMP/$s.p99")" "$(median < "$TMP/$s.p99")"
+done
+awk -v a="$(median < "$TMP/on.rps")" -v b="$(median < "$TMP/off.rps")" -v c="$(median < "$TMP/on.p99")" -v d="$(median < "$TMP/off.p99")" \
+  'BEGIN {printf "sampling every request: throughput %+.1f%%, p99 %+.1f%% against monitoring off\n", 100*(a/b-1), 100*(c/d-1)}'
+echo "the monitored gateway sampled $sampled requests and dropped $dropped"
