@@ -283,7 +283,7 @@ func TestBadRoutes(t *testing.T) {
 	f("GET", "/v2/models", nil, "", 404, "no such endpoint /v2/models", "")
 	f("GET", "/v1/models/elementwise", nil, "", 404, "infergate serves the Open Inference Protocol under /v2", "")
 	f("GET", "/", nil, "", 404, "no such endpoint /", "")
-	f("POST", "/v2/models/elementwise/predict", nil, good, 404, "a model has /infer, /ready and its metadata", "")
+	f("POST", "/v2/models/elementwise/predict", nil, good, 404, "a model has /infer, /ready, /feedback and its metadata", "")
 	f("POST", "/v2/models/elementwise/versions/1/infer/x", nil, good, 404, "no such endpoint", "")
 	f("POST", "/v2/models/elementwise/infer", map[string]string{"Inference-Header-Content-Length": "42"}, good, 400,
 		"the binary tensor extension (Inference-Header-Content-Length) is not supported", "")
