@@ -123,8 +123,13 @@ func TestCountedRequestsAndStability(t *testing.T) {
 	if len(res.Windows) < 3 || len(res.Windows) > 6 {
 		t.Errorf("stability run: %d windows", len(res.Windows))
 	}
-	if res.Stable && math.Abs(res.Seconds-0.6) > 0.1 {
-		t.Errorf("stable result merges the last three windows, got %.2f s", res.Seconds)
+	// The result merges the last three windows: their span, whatever the
+	// scheduler made of each 200 ms (a loaded machine stretches them).
+	if n := len(res.Windows); res.Stable && n >= 3 {
+		last3 := res.Windows[n-3].Seconds + res.Windows[n-2].Seconds + res.Windows[n-1].Seconds
+		if math.Abs(res.Seconds-last3) > 0.02*last3 || res.Seconds < 0.6 {
+			t.Errorf("stable result spans %.3f s; the last three windows %.3f s (each at least 0.2)", res.Seconds, last3)
+		}
 	}
 }
 
