@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Reproduces the drift monitor's end-to-end cost in bench/README.md: the
 # fraud demo model served by two gateways side by side on CPU 0, one
-# sampling every request into the drift monitor (the demo config), one
-# with monitoring off; load from CPU 1, alternating rounds, medians:
+# sampling every request into the drift monitor (its default windows and
+# thresholds), one with monitoring off; load from CPU 1, alternating
+# rounds, medians:
 #   - throughput at 64 connections (wrk, closed loop, the server saturated);
 #   - p99 at a fixed open-loop rate (infergate bench -rate, timed from each
 #     request's intended send time).
@@ -22,9 +23,10 @@ for s in on off; do
   mkdir -p "$TMP/$s/fraud/1"
   cp configs/models/fraud/1/model.onnx configs/models/fraud/1/reference.csv "$TMP/$s/fraud/1/"
 done
-cp configs/models/fraud/config.yaml "$TMP/on/fraud/"
+# The demo's batching, with monitoring at its defaults (windows of 1,000
+# rows, the reference from reference.csv) sampling every request, or off.
 sed '/^monitor:/,$d' configs/models/fraud/config.yaml > "$TMP/off/fraud/config.yaml"
-grep -q sample_rate "$TMP/on/fraud/config.yaml" && ! grep -q sample_rate "$TMP/off/fraud/config.yaml"
+{ cat "$TMP/off/fraud/config.yaml"; printf 'monitor:\n  sample_rate: 1\n'; } > "$TMP/on/fraud/config.yaml"
 sed -n 's/^wrk.body = .\(.*\).$/\1/p' bench/fraud.lua > "$TMP/body.json"
 
 taskset -c "$SERVER_CPU" bin/infergate serve --model-repository "$TMP/on" --http-address 127.0.0.1 \
