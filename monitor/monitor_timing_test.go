@@ -158,11 +158,9 @@ func fill(a *model, n int) []filled {
 	return out
 }
 
-// BenchmarkAggregate folds 30-feature samples as the aggregator does:
-// decode, 32 sketch insertions, the predicted class, the prediction kept
-// for labels, and a window compared with the reference every 1000
-// samples. The reference is learnt first, so this is the steady state.
-func BenchmarkAggregate(b *testing.B) {
+// learnedFraudModel is a fraud model whose reference is complete, with
+// the samples it learnt from, for benchmarks of the steady state.
+func learnedFraudModel(b *testing.B) (*model, []filled) {
 	a := fraudModel(b, 1)
 	fs := fill(a, 4096)
 	a.now = time.Now()
@@ -170,6 +168,15 @@ func BenchmarkAggregate(b *testing.B) {
 		f := fs[i%len(fs)]
 		a.fold(f.s, f.meta, f.data)
 	}
+	return a, fs
+}
+
+// BenchmarkAggregate folds 30-feature samples as the aggregator does:
+// decode, 32 sketch insertions, the predicted class, the prediction kept
+// for labels, and a window compared with the reference every 1000
+// samples. The reference is learnt first, so this is the steady state.
+func BenchmarkAggregate(b *testing.B) {
+	a, fs := learnedFraudModel(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
@@ -204,13 +211,7 @@ func BenchmarkSketchAdd(b *testing.B) {
 // reference (the 32 comparisons a window costs; BenchmarkAggregate
 // includes them, amortized).
 func BenchmarkWindowClose(b *testing.B) {
-	a := fraudModel(b, 1)
-	fs := fill(a, 4096)
-	a.now = time.Now()
-	for i := 0; i < a.cfg.ReferenceSize; i++ {
-		f := fs[i%len(fs)]
-		a.fold(f.s, f.meta, f.data)
-	}
+	a, fs := learnedFraudModel(b)
 	v := a.versions[0]
 	b.ReportAllocs()
 	b.ResetTimer()
