@@ -82,7 +82,8 @@ func summarize(ref *sketch) *refSummary {
 	pv := ref.g.pv
 	var cum, mean float64
 	j := 1
-	for p, c := range ref.cnt {
+	for p := ref.lo; p < ref.hi; p++ {
+		c := ref.cnt[p]
 		if c == 0 {
 			continue
 		}
@@ -99,7 +100,8 @@ func summarize(ref *sketch) *refSummary {
 	r.shares = make([]float64, len(r.edges)+1)
 	var ss float64
 	j = 0
-	for p, c := range ref.cnt {
+	for p := ref.lo; p < ref.hi; p++ {
+		c := ref.cnt[p]
 		if c == 0 {
 			continue
 		}
@@ -129,7 +131,9 @@ func compareNumeric(d *FeatureDrift, r *refSummary, cur *sketch, tests int, th t
 	var fr, fc, ks, w, prev float64
 	started := false
 	j := 0
-	for p, c := range cur.cnt {
+	lo, hi := inUse(cur, r.ref)
+	for p := lo; p < hi; p++ {
+		c := cur.cnt[p]
 		if c|rc[p] == 0 {
 			continue
 		}

@@ -137,14 +137,29 @@ func (g *grid) slot(a float64) int {
 type sketch struct {
 	g   *grid
 	cnt []uint32 // a bucket holds at most 4 billion values
-	n   float64
+	// lo and hi bound the buckets in use, cnt[lo:hi]: a feature fills a
+	// few hundred of the grid's thousands, and window closes, merges and
+	// clears walk only those. Empty: lo = len(cnt), hi = 0.
+	lo, hi int
+	n      float64
 	// nonFinite counts NaN and infinities, which have no place in a
 	// distribution; they are reported, not sketched.
 	nonFinite float64
 }
 
 func newSketch(g *grid) *sketch {
-	return &sketch{g: g, cnt: make([]uint32, len(g.pv))}
+	return &sketch{g: g, cnt: make([]uint32, len(g.pv)), lo: len(g.pv)}
+}
+
+// used widens the range in use to position p.
+func (s *sketch) used(p int) {
+	s.lo = min(s.lo, p)
+	s.hi = max(s.hi, p+1)
+}
+
+// inUse returns the positions in use in s or o, as a half-open range.
+func inUse(s, o *sketch) (lo, hi int) {
+	return min(s.lo, o.lo), max(s.hi, o.hi)
 }
 
 // add counts v. Its position is zeroPos plus or minus the bucket, the sign
@@ -155,12 +170,15 @@ func (s *sketch) add(v float64) {
 	a := math.Float64frombits(b &^ (1 << 63))
 	if a >= zeroBelow && a <= math.MaxFloat64 {
 		k := s.g.slot(a) + 1
-		s.cnt[s.g.zeroPos+k-2*int(b>>63)*k]++
+		p := s.g.zeroPos + k - 2*int(b>>63)*k
+		s.cnt[p]++
+		s.used(p)
 		s.n++
 		return
 	}
 	if a < zeroBelow {
 		s.cnt[s.g.zeroPos]++
+		s.used(s.g.zeroPos)
 		s.n++
 		return
 	}
@@ -170,15 +188,22 @@ func (s *sketch) add(v float64) {
 // merge adds o's counts to s. Both must share the grid, as every sketch of
 // one monitor does.
 func (s *sketch) merge(o *sketch) {
-	for p, c := range o.cnt {
-		s.cnt[p] += c
+	for p := o.lo; p < o.hi; p++ {
+		s.cnt[p] += o.cnt[p]
+	}
+	if o.hi > o.lo {
+		s.used(o.lo)
+		s.used(o.hi - 1)
 	}
 	s.n += o.n
 	s.nonFinite += o.nonFinite
 }
 
 func (s *sketch) clear() {
-	clear(s.cnt)
+	if s.hi > s.lo {
+		clear(s.cnt[s.lo:s.hi])
+	}
+	s.lo, s.hi = len(s.cnt), 0
 	s.n, s.nonFinite = 0, 0
 }
 
@@ -188,8 +213,8 @@ type bin struct{ v, c float64 }
 // bins appends s's non-empty buckets to dst in increasing value order.
 func (s *sketch) bins(dst []bin) []bin {
 	dst = dst[:0]
-	for p, c := range s.cnt {
-		if c != 0 {
+	for p := s.lo; p < s.hi; p++ {
+		if c := s.cnt[p]; c != 0 {
 			dst = append(dst, bin{s.g.pv[p], float64(c)})
 		}
 	}
@@ -286,8 +311,12 @@ func (s *sketch) unmarshal(b []byte) error {
 		return bad
 	}
 	s.cnt, s.nonFinite, s.n = cnt, 0, 0
-	for _, c := range cnt {
-		s.n += float64(c)
+	s.lo, s.hi = len(cnt), 0
+	for p, c := range cnt {
+		if c != 0 {
+			s.n += float64(c)
+			s.used(p)
+		}
 	}
 	return nil
 }

@@ -197,3 +197,49 @@ func TestGridIndex(t *testing.T) {
 		t.Logf("grid has %d buckets a sign", len(g.values))
 	}
 }
+
+// TestSketchRangeInUse checks that lo and hi bound every non-empty bucket
+// through adds, merges, clears and a protobuf round trip, since window
+// comparisons walk only that range.
+func TestSketchRangeInUse(t *testing.T) {
+	g := newGrid()
+	check := func(what string, s *sketch) {
+		t.Helper()
+		for p, c := range s.cnt {
+			if c != 0 && (p < s.lo || p >= s.hi) {
+				t.Fatalf("%s: bucket %d holds %d outside [%d, %d)", what, p, c, s.lo, s.hi)
+			}
+		}
+	}
+	a, b := newSketch(g), newSketch(g)
+	for _, v := range []float64{-3e5, -1, 0, 1e-9, 2.5, 7e8} {
+		a.add(v)
+	}
+	b.add(42)
+	check("adds", a)
+	a.merge(b)
+	check("merge", a)
+	enc, err := a.marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newSketch(g)
+	if err := c.unmarshal(enc); err != nil {
+		t.Fatal(err)
+	}
+	check("unmarshal", c)
+	if c.lo != a.lo || c.hi != a.hi || c.n != a.n {
+		t.Fatalf("round trip: [%d, %d) n %v, want [%d, %d) n %v", c.lo, c.hi, c.n, a.lo, a.hi, a.n)
+	}
+	a.clear()
+	for p, n := range a.cnt {
+		if n != 0 {
+			t.Fatalf("clear left bucket %d at %d", p, n)
+		}
+	}
+	if a.lo <= a.hi || len(a.bins(nil)) != 0 {
+		t.Fatalf("cleared sketch in use [%d, %d)", a.lo, a.hi)
+	}
+	a.add(1)
+	check("add after clear", a)
+}
