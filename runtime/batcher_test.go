@@ -274,10 +274,24 @@ func (g *batchGate) park(t testing.TB, plug *Call) <-chan error {
 
 // stack parks a leader with plug, queues calls in order, lets the leader go
 // and waits for every call. Each call's Run error (or recovered panic) is
-// returned; stuck lists calls still running after 10s.
-func (g *batchGate) stack(t testing.TB, plug *Call, calls []*Call) (errs []error, stuck []int) {
+// returned; a call still running after 10s fails the test.
+func (g *batchGate) stack(t testing.TB, plug *Call, calls []*Call) []error {
 	t.Helper()
-	return g.stackWithin(t, plug, calls, 10*time.Second)
+	errs, stuck := g.stackWithin(t, plug, calls, 10*time.Second)
+	if len(stuck) > 0 {
+		t.Fatalf("calls %v never returned (errors %v)", stuck, errs)
+	}
+	return errs
+}
+
+// acquireAll gets a call bound to each request, in order.
+func acquireAll(t testing.TB, s *Session, reqs []*batchReq) []*Call {
+	t.Helper()
+	calls := make([]*Call, len(reqs))
+	for i, r := range reqs {
+		calls[i] = acquire(t, s, r)
+	}
+	return calls
 }
 
 func (g *batchGate) stackWithin(t testing.TB, plug *Call, calls []*Call, wait time.Duration) (errs []error, stuck []int) {
@@ -675,15 +689,9 @@ func TestBatcherStacksInOrder(t *testing.T) {
 	}
 	// 3+5 fill the batch; 1 does not fit and runs next with 2; 8 alone.
 	reqs := []*batchReq{mk(3, 100), mk(5, 200), mk(1, 300), mk(2, 400), mk(8, 500)}
-	calls := make([]*Call, len(reqs))
-	for i, r := range reqs {
-		calls[i] = acquire(t, s, r)
-	}
+	calls := acquireAll(t, s, reqs)
 	plug := acquire(t, s, mk(1, 0))
-	errs, stuck := g.stack(t, plug, calls)
-	if len(stuck) > 0 {
-		t.Fatalf("calls %v never returned", stuck)
-	}
+	errs := g.stack(t, plug, calls)
 	want := []batchRun{{1, 1}, {2, 8}, {2, 3}, {1, 8}}
 	if runs := g.takeRuns(); !slices.Equal(runs, want) {
 		t.Errorf("runs (requests, rows) = %v, want %v", runs, want)
@@ -745,15 +753,9 @@ func TestBatcherMixedShapes(t *testing.T) {
 		// A [2,3] B [1,5] C [3,3] D [1,5] E [4,5] F [4,3]: A+C (5 rows),
 		// then B+D+E (6 rows), then F (A+C+F would be 9 rows).
 		reqs := []*batchReq{mk(2, 3, 0), mk(1, 5, 100), mk(3, 3, 200), mk(1, 5, 300), mk(4, 5, 400), mk(4, 3, 500)}
-		calls := make([]*Call, len(reqs))
-		for i, r := range reqs {
-			calls[i] = acquire(t, s, r)
-		}
+		calls := acquireAll(t, s, reqs)
 		plug := acquire(t, s, mk(1, 7, -1))
-		errs, stuck := g.stack(t, plug, calls)
-		if len(stuck) > 0 {
-			t.Fatalf("calls %v never returned", stuck)
-		}
+		errs := g.stack(t, plug, calls)
 		want := []batchRun{{1, 1}, {2, 5}, {3, 6}, {1, 4}}
 		if runs := g.takeRuns(); !slices.Equal(runs, want) {
 			t.Errorf("runs (requests, rows) = %v, want %v", runs, want)
@@ -981,10 +983,7 @@ func TestBatcherSelectOutput(t *testing.T) {
 			calls[i] = acquire(t, s, reqs[i])
 		}
 		plug := acquire(t, s, mk(1, rng, []int{1}))
-		errs, stuck := g.stack(t, plug, calls)
-		if len(stuck) > 0 {
-			t.Fatalf("calls %v never returned", stuck)
-		}
+		errs := g.stack(t, plug, calls)
 		if runs := g.takeRuns(); len(runs) != 2 || runs[1].requests != len(sels) {
 			t.Errorf("runs = %v, want the plug then all %d calls in one", runs, len(sels))
 		}
@@ -1166,20 +1165,7 @@ func TestBatcherCloseWaits(t *testing.T) {
 		}()
 		g.waitQueued(t, i+1)
 	}
-	closed := make(chan struct{})
-	go func() {
-		s.Close()
-		close(closed)
-	}()
-	select {
-	case <-closed:
-		t.Fatal("Close returned with calls queued")
-	case <-time.After(100 * time.Millisecond):
-	}
-	if c, err := s.AcquireCall(); err == nil {
-		s.ReleaseCall(c)
-		t.Fatal("AcquireCall while closing: no error")
-	}
+	closed := startClose(t, s, "with calls queued")
 	g.release <- struct{}{}
 	if err := <-plugDone; err != nil {
 		t.Fatal(err)
@@ -1290,10 +1276,7 @@ func TestBatcherReleaseOrder(t *testing.T) {
 			calls[i] = acquire(t, s, reqs[i])
 		}
 		plug := acquire(t, s, plugReq)
-		errs, stuck := g.stack(t, plug, calls)
-		if len(stuck) > 0 {
-			t.Fatalf("iteration %d: calls %v never returned", it, stuck)
-		}
+		errs := g.stack(t, plug, calls)
 		s.ReleaseCall(plug)
 		parent := calls[0].b.parent
 		if parent == nil {
