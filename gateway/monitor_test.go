@@ -43,24 +43,13 @@ func monitoredRepository(t *testing.T) *runtime.Repository {
 	return repo
 }
 
-// fraudBody is one request of rows drawn like the fraud reference, with
-// shift added to feature 3.
+// fraudBody is a one-row fraud request with the given id (none if empty).
 func fraudBody(id string, row []float32) string {
-	var b strings.Builder
-	if id != "" {
-		fmt.Fprintf(&b, `{"id":%q,`, id)
-	} else {
-		b.WriteString("{")
+	body := tensorsRequest([]tensor{f32Tensor("features", []int64{1, int64(len(row))}, row)})
+	if id == "" {
+		return body
 	}
-	b.WriteString(`"inputs":[{"name":"features","shape":[1,30],"datatype":"FP32","data":[`)
-	for k, v := range row {
-		if k > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, "%g", v)
-	}
-	b.WriteString("]}]}")
-	return b.String()
+	return fmt.Sprintf(`{"id":%q,`, id) + body[1:]
 }
 
 // TestMonitorEndToEnd serves the monitored fraud model over HTTP: undrifted

@@ -76,6 +76,17 @@ func push(t *testing.T, m *Monitor, tap *Tap, g *stream, n int) {
 	m.Flush("fraud")
 }
 
+// pushFolded pushes the stream's next sample, waiting for room, and
+// returns it once the aggregator has folded it, so a label may follow.
+func pushFolded(m *Monitor, tap *Tap, g *stream) *Sample {
+	s := g.next()
+	for !tap.Push(s) {
+		m.Flush("fraud")
+	}
+	m.Flush("fraud")
+	return s
+}
+
 // pushOrdered pushes n samples one at a time, each folded before the
 // next: with several stripes the aggregator drains in stripe order, and a
 // test whose assertions hang on which samples form the reference (and
@@ -179,11 +190,7 @@ func TestConceptDrift(t *testing.T) {
 	m, tap := newFraud(t, Config{WindowSize: 500, ReferenceSize: 500, FeedbackWindow: fw})
 	g := newStream(3)
 	label := func(flip bool) {
-		s := g.next()
-		for !tap.Push(s) {
-			m.Flush("fraud")
-		}
-		m.Flush("fraud")
+		s := pushFolded(m, tap, g)
 		// The truth: fraud when feature 0 is high, with 5% noise; after
 		// the flip, inverted whenever feature 1 is positive.
 		y := 0.0

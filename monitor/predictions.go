@@ -81,15 +81,22 @@ func (t *predictions) add(h uint64, p prediction) {
 	}
 }
 
-func (t *predictions) peek(h uint64) (prediction, bool) {
-	h = key(h)
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// find returns h's entry, or nil; the caller holds mu.
+func (t *predictions) find(h uint64) *predEntry {
 	b := t.bucket(h)
 	for i := range b {
 		if b[i].hash == h {
-			return b[i].p, true
+			return &b[i]
 		}
+	}
+	return nil
+}
+
+func (t *predictions) peek(h uint64) (prediction, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e := t.find(key(h)); e != nil {
+		return e.p, true
 	}
 	return prediction{}, false
 }
@@ -97,15 +104,11 @@ func (t *predictions) peek(h uint64) (prediction, bool) {
 // remove deletes h's entry and reports whether it was there; it is not an
 // eviction.
 func (t *predictions) remove(h uint64) bool {
-	h = key(h)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	b := t.bucket(h)
-	for i := range b {
-		if b[i].hash == h {
-			b[i] = predEntry{}
-			return true
-		}
+	e := t.find(key(h))
+	if e != nil {
+		*e = predEntry{}
 	}
-	return false
+	return e != nil
 }

@@ -178,11 +178,7 @@ func TestReferencePersistence(t *testing.T) {
 	}
 	g := newStream(13)
 	for range 400 {
-		s := g.next()
-		for !tap.Push(s) {
-			m.Flush("fraud")
-		}
-		m.Flush("fraud")
+		s := pushFolded(m, tap, g)
 		y := 0.0
 		if g.x[0] > 0 {
 			y = 1
