@@ -63,7 +63,7 @@ func (m *Monitor) Feedback(model string, requestID []byte, label float64) error 
 		switch {
 		case !a.tap.Sampled(requestID):
 			return fmt.Errorf("%w: %q (model %q samples %g of requests, chosen by id)", ErrNotSampled, requestID, model, a.cfg.SampleRate)
-		case a.expired[h&uint64(len(a.expired)-1)].Load() == h:
+		case a.preds.expired(h):
 			return fmt.Errorf("%w: %q: model %q keeps the last %d sampled predictions; raise monitor.feedback_capacity to wait longer for labels", ErrExpired, requestID, model, a.cfg.FeedbackCapacity)
 		}
 		return fmt.Errorf("%w: %q in model %q: never served, its sample was dropped, or it already has a label", ErrUnknownRequest, requestID, model)
@@ -116,11 +116,4 @@ func (a *model) conceptDrifted(c *concept) bool {
 		return c.last < ref-a.cfg.ConceptMargin
 	}
 	return c.last > ref*(1+a.cfg.ConceptMargin)
-}
-
-// evicted records an evicted prediction's id hash, so Feedback can tell
-// "expired" from "unknown". The table is direct-mapped: a later eviction
-// may overwrite an earlier one, which then reads as unknown.
-func (a *model) evicted(h uint64) {
-	a.expired[h&uint64(len(a.expired)-1)].Store(h)
 }

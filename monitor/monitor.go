@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	rt "github.com/infergate/infergate/runtime"
@@ -62,6 +61,9 @@ func (m *Monitor) AddModel(name string, cfg Config, versions []VersionSpec) (*Ta
 	}
 	if len(versions) == 0 {
 		return nil, fmt.Errorf("model %q: no versions to monitor", name)
+	}
+	if len(versions) > maxVersions {
+		return nil, fmt.Errorf("model %q: %d versions loaded; the monitor follows at most %d at once", name, len(versions), maxVersions)
 	}
 	a, err := m.newModel(name, cfg, versions)
 	if err != nil {
@@ -183,19 +185,12 @@ func (m *Monitor) newModel(name string, cfg Config, specs []VersionSpec) (*model
 			}
 		}
 		a.versions = append(a.versions, v)
+		a.keepsPredictions = a.keepsPredictions || v.pred != predNone
 		a.restoreVersion(v)
 	}
-	// The expired-id table holds twice the predictions kept (at least
-	// 1024), so most evicted ids are still there when a late label asks.
-	capacity := cfg.FeedbackCapacity
-	exp := 1024
-	for exp < 2*capacity {
-		exp *= 2
-	}
-	a.expired = make([]atomic.Uint64, exp)
 	// Twice the entries: a set-associative table keeps about 80% of its
 	// last n inserts at size n, and nearly all of them at 2n.
-	a.preds = newPredictions(2*capacity, a.evicted)
+	a.preds = newPredictions(2 * cfg.FeedbackCapacity)
 	return a, nil
 }
 

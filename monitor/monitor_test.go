@@ -262,7 +262,9 @@ func TestFeedbackErrors(t *testing.T) {
 	}
 	f(unsampled, 1, ErrNotSampled)
 	last := sampled[len(sampled)-1]
-	f(sampled[0], 1, ErrExpired) // capacity 4 (8 entries): the first of 40 was evicted
+	// Capacity 4 keeps 8 entries: the twelfth prediction from the end was
+	// evicted, recently enough to be remembered.
+	f(sampled[len(sampled)-12], 1, ErrExpired)
 	f(last, 0.5, ErrBadLabel)
 	f(last, 1, nil)
 	f(last, 1, ErrUnknownRequest) // labelled already

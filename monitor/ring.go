@@ -133,6 +133,32 @@ func (r *ring) next() *slot {
 	return s
 }
 
+// published counts the published slots from the head, up to max.
+// Consumer only.
+func (r *ring) published(max int) int {
+	for i := range max {
+		pos := r.head + uint64(i)
+		if r.slots[pos&r.mask].seq.Load() != pos+1 {
+			return i
+		}
+	}
+	return max
+}
+
+// at returns the slot at position head+i, which published counted.
+// Consumer only.
+func (r *ring) at(i int) (*slot, uint64) {
+	pos := r.head + uint64(i)
+	return &r.slots[pos&r.mask], pos
+}
+
+// releaseN frees the n slots from the head, oldest first. Consumer only.
+func (r *ring) releaseN(n int) {
+	for range n {
+		r.release(&r.slots[r.head&r.mask])
+	}
+}
+
 // release frees the slot next returned. Consumer only.
 func (r *ring) release(s *slot) {
 	s.seq.Store(r.head + r.mask + 1)
