@@ -15,6 +15,7 @@
 #   bash bench/monitor-cost.sh              (after `make ort models build`)
 #   ROUNDS=7 DURATION=5s RATE=4000 bash bench/monitor-cost.sh
 #   RATE=0 ROUNDS=15 DURATION=2s bash bench/monitor-cost.sh   (throughput only)
+#   MONITOR="buffer_size=1024 window_size=5000" bash bench/monitor-cost.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5} DURATION=${DURATION:-4s} RATE=${RATE:-4000}
@@ -31,7 +32,7 @@ done
 # The demo's batching, with monitoring at its defaults (windows of 1,000
 # rows, the reference from reference.csv) sampling every request, or off.
 sed '/^monitor:/,$d' configs/models/fraud/config.yaml > "$TMP/off/fraud/config.yaml"
-{ cat "$TMP/off/fraud/config.yaml"; printf 'monitor:\n  sample_rate: 1\n'; } > "$TMP/on/fraud/config.yaml"
+{ cat "$TMP/off/fraud/config.yaml"; printf 'monitor:\n  sample_rate: 1\n'; for kv in ${MONITOR:-}; do printf '  %s: %s\n' "${kv%%=*}" "${kv#*=}"; done; } > "$TMP/on/fraud/config.yaml"
 sed -n 's/^wrk.body = .\(.*\).$/\1/p' bench/fraud.lua > "$TMP/body.json"
 
 taskset -c "$SERVER_CPU" bin/infergate serve --model-repository "$TMP/on" --http-address 127.0.0.1 \

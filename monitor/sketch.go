@@ -68,6 +68,10 @@ type grid struct {
 	// then the positive buckets. pv[p] is position p's value.
 	zeroPos int
 	pv      []float64
+	// cells look slots up by the float's bits (see slot): cell0 is
+	// zeroBelow's cell number.
+	cells []uint64
+	cell0 uint64
 }
 
 func newGrid() *grid {
@@ -91,7 +95,53 @@ func newGrid() *grid {
 		g.pv[g.zeroPos+1+i] = v
 		g.pv[g.zeroPos-1-i] = -v
 	}
+	g.buildCells()
 	return g
+}
+
+// A magnitude's slot is looked up rather than computed: the float's
+// exponent and top cellBits bits of significand number a cell, cells
+// number in value order (a positive float's bits do), and each cell holds
+// its first slot and the bits where the next slot starts, if one does. A
+// cell spans at most 1/256 of an octave and a bucket at least 1/50, so no
+// cell holds two boundaries (TestGridCells checks every cell against the
+// cubic). The lookup is a load, a compare and an add, against the cubic's
+// chain of a dozen floating-point operations: BenchmarkSketchAdd 8 ns to
+// 4 on this machine's EPYC, and 32 values a fraud sample.
+const (
+	cellBits  = 8
+	cellShift = 52 - cellBits
+	// A cell's entry: its first slot above the low 45 bits, which hold
+	// the offset in the cell (the float's bits below cellShift) where the
+	// next slot starts, or 1<<cellShift when none does.
+	cellSplitBits = cellShift + 1
+	cellSplitMask = 1<<cellSplitBits - 1
+)
+
+func (g *grid) buildCells() {
+	g.cell0 = math.Float64bits(zeroBelow) >> cellShift
+	top := math.Float64bits(topValue)>>cellShift + 1
+	g.cells = make([]uint64, top-g.cell0)
+	for i := range g.cells {
+		lo := (g.cell0 + uint64(i)) << cellShift
+		hi := lo | (1<<cellShift - 1)
+		first, last := g.slotExact(math.Float64frombits(max(lo, math.Float64bits(zeroBelow)))), g.slotExact(math.Float64frombits(hi))
+		split := uint64(1) << cellShift
+		if last != first {
+			// The smallest bits in the cell whose slot is last.
+			a, b := lo, hi
+			for a < b {
+				m := a + (b-a)/2
+				if g.slotExact(math.Float64frombits(m)) == last {
+					b = m
+				} else {
+					a = m + 1
+				}
+			}
+			split = a - lo
+		}
+		g.cells[i] = uint64(first)<<cellSplitBits | split
+	}
 }
 
 // The cubic interpolation of log2 on [1, 2) that sketches-go's
@@ -122,12 +172,25 @@ func (g *grid) index(v float64) int {
 	}
 }
 
-// slot is a magnitude's bucket, counted from the first, zeroBelow <= a.
-// It has no branch: the sign of the log, like the sign of the value in
-// add, is a coin toss for standardized data, and a mispredicted branch
-// costs more than the arithmetic. Subtracting the first index before
-// truncating makes truncation a floor (the difference is not negative).
+// slot is a magnitude's bucket, counted from the first, zeroBelow <= a,
+// from the cell table. Whether a value lies past its cell's split is a
+// coin toss, so that is arithmetic, not a branch: split-1-offset wraps
+// below zero exactly when offset >= split (split is never 0: a cell's
+// first bits are in its first slot).
 func (g *grid) slot(a float64) int {
+	b := math.Float64bits(a)
+	c := b>>cellShift - g.cell0
+	if c >= uint64(len(g.cells)) {
+		return len(g.values) - 1
+	}
+	e := g.cells[c]
+	return int(e>>cellSplitBits) + int(((e&cellSplitMask)-1-(b&(1<<cellShift-1)))>>63)
+}
+
+// slotExact is slot computed from the cubic, which the cell table is
+// built from. Subtracting the first index before truncating makes
+// truncation a floor (the difference is not negative).
+func (g *grid) slotExact(a float64) int {
 	return min(int(g.logIndex(a)-g.flo), len(g.values)-1)
 }
 

@@ -198,6 +198,42 @@ func TestGridIndex(t *testing.T) {
 	}
 }
 
+// TestGridCells holds the cell table to the cubic it is built from: at
+// every cell's first and last bits, just around every split, and at a
+// million random magnitudes over the whole range.
+func TestGridCells(t *testing.T) {
+	g := newGrid()
+	check := func(bits uint64) {
+		a := math.Float64frombits(bits)
+		if a < zeroBelow || a > math.MaxFloat64 {
+			return
+		}
+		if got, want := g.slot(a), g.slotExact(a); got != want {
+			t.Fatalf("slot(%v) = %d, the cubic says %d", a, got, want)
+		}
+	}
+	for i, e := range g.cells {
+		lo := (g.cell0 + uint64(i)) << cellShift
+		hi := lo | (1<<cellShift - 1)
+		check(lo)
+		check(hi)
+		if g.slotExact(math.Float64frombits(hi))-g.slotExact(math.Float64frombits(max(lo, math.Float64bits(zeroBelow)))) > 1 {
+			t.Fatalf("cell %d spans two bucket boundaries", i)
+		}
+		if split := e & cellSplitMask; split < 1<<cellShift {
+			check(lo + split - 1)
+			check(lo + split)
+		}
+	}
+	r := rand.New(rand.NewPCG(15, 15))
+	for range 1000000 {
+		check(math.Float64bits(math.Exp(r.Float64()*math.Log(2*topValue/zeroBelow)) * zeroBelow))
+	}
+	for _, v := range []float64{zeroBelow, 1, 2, 0.5, topValue, 2 * topValue, math.MaxFloat64} {
+		check(math.Float64bits(v))
+	}
+}
+
 // TestSketchRangeInUse checks that lo and hi bound every non-empty bucket
 // through adds, merges, clears and a protobuf round trip, since window
 // comparisons walk only that range.
