@@ -68,6 +68,9 @@ type grid struct {
 	// then the positive buckets. pv[p] is position p's value.
 	zeroPos int
 	pv      []float64
+	// dv[p] is pv[p] - pv[p-1] (0 at p = 0): the step Wasserstein's
+	// integral takes at each position.
+	dv []float64
 	// cells look slots up by the float's bits (see slot): cell0 is
 	// zeroBelow's cell number.
 	cells []uint64
@@ -94,6 +97,10 @@ func newGrid() *grid {
 	for i, v := range g.values {
 		g.pv[g.zeroPos+1+i] = v
 		g.pv[g.zeroPos-1-i] = -v
+	}
+	g.dv = make([]float64, len(g.pv))
+	for p := 1; p < len(g.pv); p++ {
+		g.dv[p] = g.pv[p] - g.pv[p-1]
 	}
 	g.buildCells()
 	return g
