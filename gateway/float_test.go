@@ -40,37 +40,59 @@ func TestFloatParsingMatchesStrconv(t *testing.T) {
 	inputs = append(inputs, "0", "-0", "0.0", "1e-45", "1.4e-45", "1e-46", "3.4028235e38", "3.4028234e38",
 		"1.17549435e-38", "1.1754942e-38", "123456789012345678901234567890", "0.000000000000000000000000001",
 		"9007199254740993", "16777217", "1e22", "1e23", "4.9406564584124654e-324")
+	// Each number alone and as an element followed by more of the body,
+	// and long runs of digits.
+	inputs = append(inputs, "0.123456789", "12345678", "123456789012345678", "1234567890123456789",
+		"12345678901234567890", "0.0000000012345678", "-0.000000001", "99999999.99999999", "1.00000000000000000001")
 	for _, in := range inputs {
-		for _, dt := range []runtime.DataType{runtime.FP32, runtime.FP64} {
-			bits := 32
-			if dt == runtime.FP64 {
-				bits = 64
-			}
-			want, err := strconv.ParseFloat(in, bits)
-			if err != nil && !math.IsInf(want, 0) && want != 0 && math.Abs(want) > 1e-300 {
-				t.Fatalf("strconv %q: %v", in, err)
-			}
-			if math.IsInf(want, 0) {
-				continue // overflow is an error for us; tested elsewhere
-			}
-			p := &tensorParser{s: scanner{b: []byte(in)}, dt: dt, n: 1, out: make([]byte, 8)}
-			if err := p.float(); err != nil {
-				t.Fatalf("%s %q: %v", dt, in, err)
-			}
-			var got float64
-			if dt == runtime.FP32 {
-				got = float64(math.Float32frombits(uint32(p.out[0]) | uint32(p.out[1])<<8 | uint32(p.out[2])<<16 | uint32(p.out[3])<<24))
-				want = float64(float32(want))
-			} else {
-				got = math.Float64frombits(uint64(p.out[0]) | uint64(p.out[1])<<8 | uint64(p.out[2])<<16 | uint64(p.out[3])<<24 |
-					uint64(p.out[4])<<32 | uint64(p.out[5])<<40 | uint64(p.out[6])<<48 | uint64(p.out[7])<<56)
-			}
-			if math.Float64bits(got) != math.Float64bits(want) {
-				t.Fatalf("%s %q: got %v (%#x), strconv gives %v (%#x)", dt, in, got, math.Float64bits(got), want, math.Float64bits(want))
-			}
-			if p.s.i != len(in) {
-				t.Fatalf("%s %q: cursor at %d, want %d", dt, in, p.s.i, len(in))
+		for _, tail := range []string{"", ",0.5]}]}"} {
+			for _, dt := range []runtime.DataType{runtime.FP32, runtime.FP64} {
+				checkFloat(t, in, tail, dt)
 			}
 		}
+	}
+	// Not JSON numbers: refused, with or without bytes after them.
+	for _, in := range []string{"00.5", "-00", "01", "1.", ".5", "-", "1e", "1e+", "--1", "1.e5"} {
+		for _, tail := range []string{"", ",0.5]}]}"} {
+			p := &tensorParser{s: scanner{b: []byte(in + tail)}, dt: runtime.FP32, n: 1, out: make([]byte, 8)}
+			if err := p.float(); err == nil && p.s.i == len(in) {
+				t.Fatalf("%q accepted as a number", in)
+			}
+		}
+	}
+}
+
+// checkFloat parses in followed by tail and compares the value with
+// strconv's and the cursor with the number's end.
+func checkFloat(t *testing.T, in, tail string, dt runtime.DataType) {
+	t.Helper()
+	bits := 32
+	if dt == runtime.FP64 {
+		bits = 64
+	}
+	want, err := strconv.ParseFloat(in, bits)
+	if err != nil && !math.IsInf(want, 0) && want != 0 && math.Abs(want) > 1e-300 {
+		t.Fatalf("strconv %q: %v", in, err)
+	}
+	if math.IsInf(want, 0) {
+		return // overflow is an error for us; tested elsewhere
+	}
+	p := &tensorParser{s: scanner{b: []byte(in + tail)}, dt: dt, n: 1, out: make([]byte, 8)}
+	if err := p.float(); err != nil {
+		t.Fatalf("%s %q: %v", dt, in, err)
+	}
+	var got float64
+	if dt == runtime.FP32 {
+		got = float64(math.Float32frombits(uint32(p.out[0]) | uint32(p.out[1])<<8 | uint32(p.out[2])<<16 | uint32(p.out[3])<<24))
+		want = float64(float32(want))
+	} else {
+		got = math.Float64frombits(uint64(p.out[0]) | uint64(p.out[1])<<8 | uint64(p.out[2])<<16 | uint64(p.out[3])<<24 |
+			uint64(p.out[4])<<32 | uint64(p.out[5])<<40 | uint64(p.out[6])<<48 | uint64(p.out[7])<<56)
+	}
+	if math.Float64bits(got) != math.Float64bits(want) {
+		t.Fatalf("%s %q: got %v (%#x), strconv gives %v (%#x)", dt, in, got, math.Float64bits(got), want, math.Float64bits(want))
+	}
+	if p.s.i != len(in) {
+		t.Fatalf("%s %q: cursor at %d, want %d", dt, in, p.s.i, len(in))
 	}
 }
