@@ -66,7 +66,11 @@ func imageBody() []byte {
 
 func BenchmarkDecodeImage(b *testing.B) {
 	v := benchVersion(b, "cnn")
-	body := imageBody()
+	benchDecode(b, v, imageBody())
+}
+
+// benchDecode decodes and binds body for v, as the handler does.
+func benchDecode(b *testing.B, v *runtime.Version, body []byte) {
 	work := make([]byte, len(body))
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
@@ -107,28 +111,7 @@ func BenchmarkDecodeMLP(b *testing.B) {
 	if m == nil {
 		b.Fatal("no body in bench/mlp.lua")
 	}
-	body := m[1]
-	work := make([]byte, len(body))
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	tp := &tensorParser{}
-	for b.Loop() {
-		copy(work, body)
-		call, err := v.Session.AcquireCall()
-		if err != nil {
-			b.Fatal(err)
-		}
-		req := acquireRequest()
-		req.prepare(v, call, 1<<26, tp)
-		if err := req.decode(work); err != nil {
-			b.Fatal(err)
-		}
-		if err := req.bind(v, call, 1<<26, tp); err != nil {
-			b.Fatal(err)
-		}
-		v.Session.ReleaseCall(call)
-		releaseRequest(req)
-	}
+	benchDecode(b, v, m[1])
 }
 
 // typedRequest is what a careful net/http server would decode into.
