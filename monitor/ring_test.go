@@ -21,8 +21,15 @@ func idSample(id []byte, data []byte) *Sample {
 }
 
 // Many producers and one consumer: every accepted sample arrives once and
-// intact, every refused one is counted, and nobody blocks.
+// intact, every refused one is counted, and nobody blocks; with the
+// consumer taking one slot at a time, and taking batches as the
+// aggregator's drain does (published, at, releaseN).
 func TestRingManyProducers(t *testing.T) {
+	t.Run("one at a time", func(t *testing.T) { testRingManyProducers(t, 1) })
+	t.Run("batches", func(t *testing.T) { testRingManyProducers(t, drainBatch) })
+}
+
+func testRingManyProducers(t *testing.T, batch int) {
 	tap := ringTap(256)
 	const producers, each = 16, 5000
 	var accepted atomic.Uint64
@@ -34,15 +41,18 @@ func TestRingManyProducers(t *testing.T) {
 		for {
 			got := 0
 			for _, r := range tap.stripes {
-				for s := r.next(); s != nil; s = r.next() {
-					meta, data := r.view(r.head)
-					v := binary.LittleEndian.Uint64(data[:8])
-					if meta[0].n != 8 || s.idHash != hashID([]byte(strconv.FormatUint(v, 10))) {
-						t.Errorf("slot holds %d with a foreign id hash", v)
+				for k := r.published(batch); k > 0; k = r.published(batch) {
+					for i := range k {
+						s, pos := r.at(i)
+						meta, data := r.view(pos)
+						v := binary.LittleEndian.Uint64(data[:8])
+						if meta[0].n != 8 || s.idHash != hashID([]byte(strconv.FormatUint(v, 10))) {
+							t.Errorf("slot holds %d with a foreign id hash", v)
+						}
+						seen[v]++
 					}
-					seen[v]++
-					r.release(s)
-					got++
+					r.releaseN(k)
+					got += k
 				}
 			}
 			n += got
