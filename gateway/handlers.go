@@ -193,7 +193,7 @@ func (s *Server) serveInfer(ctx *fasthttp.RequestCtx, model, version []byte) {
 	monitor.Observe(m.Queue, started.Sub(decoded))
 	monitor.Observe(m.Compute, computed.Sub(started))
 	if tap := s.taps[v]; tap != nil {
-		s.tapRequest(tap, v, req, call, computed.Sub(start))
+		s.tapRequest(ctx, tap, v, req, call, computed.Sub(start))
 	}
 	bp := s.bodies.Get().(*[]byte)
 	body, err := appendResponse((*bp)[:0], v, req, call)

@@ -109,6 +109,14 @@ func (s *Server) startMonitoring() {
 // requestIDs names the requests of monitored models that came without an
 // id, so their sampling is decided like any other's and their labels can
 // come back: the id is returned in the response, as OIP v2 allows.
+//
+// An id is the process's start time, the connection's number and the
+// request's number on that connection, all of which fasthttp already
+// keeps: no counter shared by every request, whose atomic increment
+// would bounce one cache line between all the cores serving requests
+// (and, on one core, is a full barrier that waits for the request's
+// pending stores). Only a request without a connection (a handler called
+// in process) draws from the shared counter.
 type requestIDs struct {
 	prefix []byte // "ig-<process start, base 36>-"
 	next   atomic.Uint64
@@ -121,18 +129,24 @@ func newRequestIDs() *requestIDs {
 	return r
 }
 
-// appendNext appends a fresh id to dst (the request's own buffer).
-func (r *requestIDs) appendNext(dst []byte) []byte {
+// appendNext appends a fresh id for the request-th request of connection
+// conn to dst (the request's own buffer); conn 0 means none.
+func (r *requestIDs) appendNext(dst []byte, conn, request uint64) []byte {
 	dst = append(dst, r.prefix...)
-	return strconv.AppendUint(dst, r.next.Add(1), 36)
+	if conn == 0 {
+		return strconv.AppendUint(append(dst, "0-"...), r.next.Add(1), 36)
+	}
+	dst = strconv.AppendUint(dst, conn, 36)
+	dst = append(dst, '-')
+	return strconv.AppendUint(dst, request, 36)
 }
 
 // tapRequest pushes a served request to its model's monitor if its id is
 // sampled. It copies views of the call's inputs and outputs into the
 // ring: no allocation once the pooled request has grown its slices.
-func (s *Server) tapRequest(tap *monitor.Tap, v *runtime.Version, req *inferRequest, call *runtime.Call, latency time.Duration) {
+func (s *Server) tapRequest(ctx *fasthttp.RequestCtx, tap *monitor.Tap, v *runtime.Version, req *inferRequest, call *runtime.Call, latency time.Duration) {
 	if len(req.id) == 0 {
-		req.idBuf = s.ids.appendNext(req.idBuf[:0])
+		req.idBuf = s.ids.appendNext(req.idBuf[:0], ctx.ConnID(), ctx.ConnRequestNum())
 		req.id, req.hasID = req.idBuf, true
 	}
 	if !tap.Sampled(req.id) {

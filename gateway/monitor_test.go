@@ -204,3 +204,19 @@ func TestMonitorConfigErrors(t *testing.T) {
 		t.Errorf("fraud's monitor config %+v, %v", cfg, err)
 	}
 }
+
+// TestRequestIDs checks that made-up ids are distinct across connections,
+// requests on one connection, and requests with no connection at all.
+func TestRequestIDs(t *testing.T) {
+	ids := newRequestIDs()
+	seen := map[string]bool{}
+	for conn := range uint64(40) {
+		for req := uint64(1); req <= 40; req++ {
+			id := string(ids.appendNext(nil, conn, req))
+			if seen[id] || !strings.HasPrefix(id, "ig-") {
+				t.Fatalf("id %q made twice, or without the prefix", id)
+			}
+			seen[id] = true
+		}
+	}
+}
