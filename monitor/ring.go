@@ -3,6 +3,7 @@ package monitor
 import (
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/infergate/infergate/runtime"
 )
@@ -126,6 +127,35 @@ func (r *ring) claim() (*slot, uint64, bool) {
 			return &r.slots[pos&r.mask], pos, true
 		}
 	}
+}
+
+// warm prefetches the lines of the slot at position pos, the one the next
+// push most likely claims. A slot's lines were last touched a lap of the
+// ring ago, so a push that writes them cold waits at its publishing store
+// (Go's atomic stores are full barriers on amd64) for every line to
+// arrive: about 70 ns a push in the fraud model's profile. Asked for one
+// request ahead, they arrive while the gateway does other work.
+func (r *ring) warm(pos uint64) {
+	i := int(pos & r.mask)
+	prefetchLines(unsafe.Pointer(&r.slots[i]), 1)
+	if r.nspecs > 0 {
+		m := unsafe.Pointer(&r.meta[i*r.nspecs])
+		prefetchLines(m, lines(m, r.nspecs*int(unsafe.Sizeof(slotTensor{}))))
+	}
+	if r.slotBytes > 0 {
+		d := unsafe.Pointer(&r.data[i*r.slotBytes])
+		prefetchLines(d, min(lines(d, r.slotBytes), maxWarmLines))
+	}
+}
+
+// maxWarmLines bounds the data lines warm asks for: a slot of an image's
+// worth of bytes is copied long enough for its own stores to wait less.
+const maxWarmLines = 8
+
+// lines is how many cache lines the n bytes at p touch.
+func lines(p unsafe.Pointer, n int) int {
+	off := int(uintptr(p) & 63)
+	return (off + n + 63) / 64
 }
 
 // publish hands a claimed slot to the consumer.

@@ -188,6 +188,7 @@ func (t *Tap) Push(s *Sample) bool {
 		n++
 	}
 	sl.publish(pos)
+	r.warm(pos + 1)
 	if t.parked.Load() && t.parked.CompareAndSwap(true, false) {
 		select {
 		case t.wake <- struct{}{}:
