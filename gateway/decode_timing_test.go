@@ -22,11 +22,11 @@ import (
 var benchEnv struct {
 	once sync.Once
 	repo *runtime.Repository
-	v    *runtime.Version
 	err  error
 }
 
-func benchVersion(b *testing.B, model string) *runtime.Version {
+// benchRepo loads the demo repository once for all the benchmarks.
+func benchRepo(b *testing.B) *runtime.Repository {
 	benchEnv.once.Do(func() {
 		dir := b.TempDir()
 		if benchEnv.err = demomodels.WriteRepository(dir, false); benchEnv.err != nil {
@@ -44,12 +44,20 @@ func benchVersion(b *testing.B, model string) *runtime.Version {
 		}
 		repo.Load(env, slog.New(slog.DiscardHandler))
 		benchEnv.repo = repo
-		benchEnv.v = repo.Models[model].Versions[0]
 	})
 	if benchEnv.err != nil {
 		b.Fatal(benchEnv.err)
 	}
-	return benchEnv.v
+	return benchEnv.repo
+}
+
+// benchVersion is a demo model's first version, from benchRepo.
+func benchVersion(b *testing.B, model string) *runtime.Version {
+	m := benchRepo(b).Models[model]
+	if m == nil || len(m.Versions) == 0 {
+		b.Fatalf("no demo model %q", model)
+	}
+	return m.Versions[0]
 }
 
 func imageBody() []byte {
@@ -101,8 +109,7 @@ func benchDecode(b *testing.B, v *runtime.Version, body []byte) {
 // time with integer tricks was tried: 40% slower on these short numbers,
 // and 12% on the image's.)
 func BenchmarkDecodeMLP(b *testing.B) {
-	benchVersion(b, "cnn")
-	v := benchEnv.repo.Models["mlp"].Versions[0]
+	v := benchVersion(b, "mlp")
 	lua, err := os.ReadFile("../bench/mlp.lua")
 	if err != nil {
 		b.Fatal(err)

@@ -22,9 +22,7 @@ import (
 // elementwise model's [1,4] request: it shows what the gateway adds to
 // fasthttp per request, and that the steady state allocates nothing.
 func BenchmarkServeInferElementwise(b *testing.B) {
-	v := benchVersion(b, "cnn") // loads the whole demo repository once
-	_ = v
-	repo := benchEnv.repo
+	repo := benchRepo(b)
 	s := New(Config{}, router.New(repo), monitor.NewRegistry(), slog.New(slog.DiscardHandler))
 	body := []byte(`{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}`)
 	var ctx fasthttp.RequestCtx
@@ -49,7 +47,7 @@ func BenchmarkServeInferElementwise(b *testing.B) {
 //
 //	go test -run '^$' -bench FraudMonitor -cpu 1,2 ./gateway/
 func BenchmarkServeInferFraudMonitor(b *testing.B) {
-	benchVersion(b, "fraud") // the environment
+	benchRepo(b) // the ONNX Runtime environment
 	env, err := runtime.NewEnvironment("")
 	if err != nil {
 		b.Fatal(err)
