@@ -38,7 +38,7 @@ func samples(n int) []*Sample {
 func drainRings(t *Tap) {
 	for _, r := range t.stripes {
 		for s := r.next(); s != nil; s = r.next() {
-			r.release(s)
+			r.releaseN(1)
 		}
 	}
 }
@@ -81,7 +81,7 @@ func BenchmarkRingHandoff(b *testing.B) {
 			b.Fatal("full")
 		}
 		s.publish(pos)
-		r.release(r.next())
+		r.releaseN(1)
 	}
 }
 

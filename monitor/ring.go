@@ -195,6 +195,3 @@ func (r *ring) releaseN(n int) {
 	r.head += uint64(n)
 	r.freed.Store(r.head)
 }
-
-// release frees the slot next returned. Consumer only.
-func (r *ring) release(*slot) { r.releaseN(1) }

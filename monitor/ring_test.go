@@ -115,7 +115,7 @@ func TestRingFull(t *testing.T) {
 	}
 	// Freed slots are reused.
 	r := tap.stripes[0]
-	r.release(r.next())
+	r.releaseN(1)
 	if !tap.Push(idSample([]byte("again"), data)) {
 		t.Fatal("a freed slot was not reused")
 	}
