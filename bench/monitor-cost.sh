@@ -22,33 +22,19 @@ ROUNDS=${ROUNDS:-5} DURATION=${DURATION:-4s} RATE=${RATE:-4000}
 SERVER_CPU=${SERVER_CPU:-0} LOAD_CPU=${LOAD_CPU:-1}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
 go build -o bin/infergate ./cmd/infergate
-[ -f configs/models/fraud/1/reference.csv ] || bin/infergate gen-models configs/models
+. bench/fraud-common.sh
 
 TMP=$(mktemp -d)
-for s in on off; do
-  mkdir -p "$TMP/$s/fraud/1"
-  cp configs/models/fraud/1/model.onnx configs/models/fraud/1/reference.csv "$TMP/$s/fraud/1/"
-done
-# The demo's batching, with monitoring at its defaults (windows of 1,000
-# rows, the reference from reference.csv) sampling every request, or off.
-sed '/^monitor:/,$d' configs/models/fraud/config.yaml > "$TMP/off/fraud/config.yaml"
-{ cat "$TMP/off/fraud/config.yaml"; printf 'monitor:\n  sample_rate: 1\n'; for kv in ${MONITOR:-}; do printf '  %s: %s\n' "${kv%%=*}" "${kv#*=}"; done; } > "$TMP/on/fraud/config.yaml"
-sed -n 's/^wrk.body = .\(.*\).$/\1/p' bench/fraud.lua > "$TMP/body.json"
+fraud_repos "$TMP"
 
 taskset -c "$SERVER_CPU" bin/infergate serve --model-repository "$TMP/on" --http-address 127.0.0.1 \
   --http-port 9500 --metrics-port 9502 --log-level warn & ON=$!
 taskset -c "$SERVER_CPU" bin/infergate serve --model-repository "$TMP/off" --http-address 127.0.0.1 \
   --http-port 9510 --metrics-port 9512 --log-level warn & OFF=$!
-trap 'kill $ON $OFF 2>/dev/null || true; rm -rf "$TMP"' EXIT
-for p in 9500 9510; do
-  for _ in $(seq 100); do curl -sf http://127.0.0.1:$p/v2/health/ready >/dev/null && break; sleep 0.1; done
-done
+trap 'kill $ON $OFF 2>/dev/null; wait $ON $OFF 2>/dev/null || true; rm -rf "$TMP"' EXIT
+wait_ready 9500 9510
 port() { [ "$1" = on ] && echo 9500 || echo 9510; }
 pid() { [ "$1" = on ] && echo $ON || echo $OFF; }
-# cpu_ns is a process's CPU time, all threads, in nanoseconds, from the
-# scheduler's own accounting (which leaves out time the hypervisor stole,
-# so CPU per request holds still on a machine whose neighbours do not).
-cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s+=$1} END {printf "%.0f", s}'; }
 
 for s in on off; do
   taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s bench/fraud.lua http://127.0.0.1:$(port $s)/v2/models/fraud/infer >/dev/null
@@ -72,7 +58,6 @@ for r in $(seq "$ROUNDS"); do
 done
 sampled=$(curl -s http://127.0.0.1:9502/metrics | awk '/^infergate_monitor_sampled_total/ {s+=$2} END {print s+0}')
 dropped=$(curl -s http://127.0.0.1:9502/metrics | awk '/^infergate_monitor_dropped_total/ {s+=$2} END {print s+0}')
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for s in on off; do
   printf 'monitoring %-3s  req/s at 64 conns: %-40s median %s\n' "$s" "$(tr '\n' ' ' < "$TMP/$s.rps")" "$(median < "$TMP/$s.rps")"
   [ "$RATE" = 0 ] ||

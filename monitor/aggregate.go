@@ -127,8 +127,9 @@ type model struct {
 // 20 ms), were tried, to fold bigger batches on warmer caches: no
 // throughput gain that bench/monitor-cost.sh could see, and on this
 // machine's virtual CPUs the served requests' p50 and p99 at 4,000 req/s
-// rose (p50 214 against 152 µs, p99 1,043 against 817, 14 alternating
-// rounds), since a processor that idles longer wakes more slowly.
+// rose (bench/latency-ab.sh, the two builds, 14 rounds: p50 214 against
+// 152 µs, p99 1,043 against 817), since a processor that idles longer
+// wakes more slowly.
 const idleSpins = 100
 
 // tick is how often a parked aggregator wakes to close windows by time

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Where the fraud gateway's core goes, in nanoseconds per request: the
+# gateway (BIN, default bin/infergate; MONITOR_ON=0 for monitoring off) on
+# CPU 0 under wrk at 64 connections on CPU 1, recorded by perf for the
+# length of one wrk run; each symbol's share of the samples times the
+# server's CPU time (the scheduler's) over the requests wrk completed.
+# Prints the symbols matching PATTERN and not EXCLUDE (default: the
+# monitor's and the tap's code, not the request metrics every gateway
+# keeps) and their sum. Needs perf.
+#
+#   bash bench/monitor-profile.sh
+#   BIN=/tmp/old/bin/infergate bash bench/monitor-profile.sh
+#   PATTERN='Tap\).Push|copyTensor|ring\).warm|prefetchLines' bash bench/monitor-profile.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-bin/infergate} DURATION=${DURATION:-5s} MONITOR_ON=${MONITOR_ON:-1}
+PATTERN=${PATTERN:-'infergate/monitor\.|gateway\.\(\*Server\)\.tapRequest|requestIDs'}
+EXCLUDE=${EXCLUDE:-'monitor\.Observe|RequestMetrics'}
+command -v perf >/dev/null || { echo "perf is needed: apt-get install linux-perf"; exit 1; }
+go build -o bin/infergate ./cmd/infergate
+. bench/fraud-common.sh
+
+TMP=$(mktemp -d)
+fraud_repos "$TMP"
+repo=$TMP/on
+[ "$MONITOR_ON" = 1 ] || repo=$TMP/off
+taskset -c 0 "$BIN" serve --model-repository "$repo" --http-address 127.0.0.1 \
+  --http-port 9600 --metrics-port 9602 --log-level warn --data-dir "$TMP/d" & P=$!
+trap 'kill $P 2>/dev/null; wait $P 2>/dev/null || true; rm -rf "$TMP"' EXIT
+wait_ready 9600
+url=http://127.0.0.1:9600/v2/models/fraud/infer
+taskset -c 1 wrk -t1 -c64 -d2s -s bench/fraud.lua $url >/dev/null
+c0=$(cpu_ns $P)
+perf record -q -F 2999 -g -p $P -o "$TMP/perf.data" -- \
+  taskset -c 1 wrk -t1 -c64 -d"$DURATION" -s bench/fraud.lua $url > "$TMP/wrk.out" 2>/dev/null
+c1=$(cpu_ns $P)
+n=$(awk '/requests in/ {print $1}' "$TMP/wrk.out")
+per=$(awk -v c=$((c1 - c0)) -v n="$n" 'BEGIN {printf "%.1f", c / n}')
+echo "$n requests, $(awk '/Requests\/sec/ {print $2}' "$TMP/wrk.out") req/s under perf, server CPU $per ns a request"
+perf report -i "$TMP/perf.data" --no-children --sort sym --stdio -g none 2>/dev/null |
+  awk -v per="$per" -v pat="$PATTERN" -v ex="$EXCLUDE" '
+    /^ *[0-9.]+%/ { pct = $1 + 0; sub(/^ *[0-9.]+% +\[.\] +/, ""); sub(/ +$/, "")
+      if ($0 ~ pat && $0 !~ ex) { printf "%6.0f ns  %s\n", pct * per / 100, $0; sum += pct } }
+    END { printf "%6.0f ns  in all (%.2f%% of the core)\n", sum * per / 100, sum }'
