@@ -39,6 +39,16 @@ func testRingManyProducers(t *testing.T, batch int) {
 	go func() {
 		n := 0
 		for {
+			// Read stop before the pass: a pass that finds nothing only
+			// proves the ring drained if it began after every producer
+			// returned. One that began earlier may have met the head slot
+			// claimed but not yet published, with the ring full behind it.
+			stopped := false
+			select {
+			case <-stop:
+				stopped = true
+			default:
+			}
 			got := 0
 			for _, r := range tap.stripes {
 				for k := r.published(batch); k > 0; k = r.published(batch) {
@@ -57,13 +67,11 @@ func testRingManyProducers(t *testing.T, batch int) {
 			}
 			n += got
 			if got == 0 {
-				select {
-				case <-stop:
+				if stopped {
 					consumed <- n
 					return
-				default:
-					runtime.Gosched()
 				}
+				runtime.Gosched()
 			}
 		}
 	}()
