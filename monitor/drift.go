@@ -61,11 +61,16 @@ const psiBins = 10
 const psiFloor = 1e-4
 
 // refSummary is what comparisons need of a reference, computed once when
-// the reference completes: the sketch, its quantile edges (as positions),
-// bin shares and standard deviation.
+// the reference completes: the sketch, its CDF, its quantile edges (as
+// positions), bin shares and standard deviation.
 type refSummary struct {
-	ref    *sketch
-	n      float64
+	ref *sketch
+	n   float64
+	// cdf[i] is the share of the reference at or below position ref.lo+i,
+	// for the positions ref.lo to ref.hi-1 (0 below, 1 above): computed
+	// once here rather than accumulated again by every window's
+	// comparison.
+	cdf    []float64
 	edges  []int
 	shares []float64
 	sd     float64
@@ -97,6 +102,13 @@ func summarize(ref *sketch) *refSummary {
 		}
 	}
 	mean /= r.n
+	r.cdf = make([]float64, ref.hi-ref.lo)
+	var sum int64
+	inv := 1 / r.n
+	for i, c := range ref.cnt[ref.lo:ref.hi] {
+		sum += int64(c)
+		r.cdf[i] = float64(sum) * inv
+	}
 	r.shares = make([]float64, len(r.edges)+1)
 	var ss float64
 	j = 0
@@ -120,52 +132,99 @@ func summarize(ref *sketch) *refSummary {
 // Bonferroni correction.
 //
 // KS and Wasserstein come from one pass over the positions in use, with
-// no branch: the cumulative counts are integers (the only chain a
-// position extends is Wasserstein's sum), and empty positions, where
-// neither CDF moves, add their step times the unchanged gap, as the
-// integral says. The PSI bins' counts are sums over the runs of positions
-// between the reference's edges. BenchmarkCompareNumeric: 2.2 µs for
-// about 850 positions, against 4.2 µs when one loop with branches did
-// everything.
+// no branch but the running maximum's: the reference's CDF is summarized
+// once, the window's count is an integer (the only chain a position
+// extends is Wasserstein's sum), and empty positions, where neither CDF
+// moves, add their step times the unchanged gap, as the integral says.
+// Outside the reference's range its CDF is 0 below and 1 above, so those
+// stretches are loops of their own. The PSI bins' counts are sums over the
+// runs of positions between the reference's edges.
+// BenchmarkCompareNumeric: about 850 positions in 1.2 µs, against 2.2 µs
+// when the reference's CDF was accumulated here too and 4.2 µs when one
+// loop with branches did everything.
 func compareNumeric(d *FeatureDrift, r *refSummary, cur *sketch, tests int, th thresholds) {
 	nr, nc := r.n, cur.n
 	d.Reference, d.Current = nr, nc
 	if nr == 0 || nc == 0 {
 		return
 	}
-	inr, inc := 1/nr, 1/nc
+	inc := 1 / nc
 	lo, hi := inUse(cur, r.ref)
 	if hi <= lo {
 		return
 	}
-	rc, cc, dv := r.ref.cnt[lo:hi], cur.cnt[lo:hi], cur.g.dv[lo:hi]
-	rc, dv = rc[:len(cc)], dv[:len(cc)]
+	dn := cur.g.dn
 	// int64, not uint64: x86 converts signed integers to floats in one
 	// instruction, unsigned ones in a branchy sequence.
-	var sr, sc int64
-	var ks, w, gap float64
-	for i, c := range cc {
-		w += gap * dv[i]
-		sr += int64(rc[i])
-		sc += int64(c)
-		gap = math.Abs(float64(sr)*inr - float64(sc)*inc)
+	var sc int64
+	var ks, w float64
+	// Below the reference: its CDF is 0.
+	for p := lo; p < r.ref.lo; p++ {
+		sc += int64(cur.cnt[p])
+		gap := float64(sc) * inc
+		w += gap * dn[p]
 		if gap > ks {
 			ks = gap
 		}
 	}
+	// The reference's range, bin by bin: the PSI bins' counts are the
+	// window's running count where each bin ends. Two positions a step,
+	// so that Wasserstein's sum is two chains of additions, not one.
 	var counts [psiBins + 1]float64
-	start := lo
+	cdf := r.cdf
+	cc := cur.cnt[r.ref.lo:r.ref.hi]
+	steps := dn[r.ref.lo:r.ref.hi]
+	cc, steps = cc[:len(cdf)], steps[:len(cdf)]
+	var w2 float64
+	i := 0
 	for j := 0; j <= len(r.edges); j++ {
-		end := hi
+		end := len(cdf)
 		if j < len(r.edges) {
-			end = min(max(r.edges[j]+1, start), hi)
+			end = r.edges[j] + 1 - r.ref.lo
 		}
-		var sum uint64
-		for _, c := range cur.cnt[start:end] {
-			sum += uint64(c)
+		for ; i+1 < end; i += 2 {
+			sc += int64(cc[i])
+			g0 := math.Abs(cdf[i] - float64(sc)*inc)
+			sc += int64(cc[i+1])
+			g1 := math.Abs(cdf[i+1] - float64(sc)*inc)
+			w += g0 * steps[i]
+			w2 += g1 * steps[i+1]
+			if g0 > ks {
+				ks = g0
+			}
+			if g1 > ks {
+				ks = g1
+			}
 		}
-		counts[j] = float64(sum)
-		start = end
+		if i < end {
+			sc += int64(cc[i])
+			g0 := math.Abs(cdf[i] - float64(sc)*inc)
+			w += g0 * steps[i]
+			if g0 > ks {
+				ks = g0
+			}
+			i++
+		}
+		counts[j] = float64(sc)
+	}
+	w += w2
+	// Above the reference: its CDF is 1. The last position in use has
+	// both CDFs at 1 and adds nothing.
+	for p := max(r.ref.hi, lo); p < hi-1; p++ {
+		sc += int64(cur.cnt[p])
+		gap := 1 - float64(sc)*inc
+		w += gap * dn[p]
+		if gap > ks {
+			ks = gap
+		}
+	}
+	// Running counts to each bin's own; the window's rows above the
+	// reference fall in the last bin, which closes at the window's total
+	// (the loop above stopped short of the last position).
+	nb := len(r.edges) + 1
+	counts[nb-1] = nc
+	for j := nb - 1; j > 0; j-- {
+		counts[j] -= counts[j-1]
 	}
 	pc := counts[:len(r.shares)]
 	for i := range pc {

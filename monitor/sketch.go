@@ -68,9 +68,9 @@ type grid struct {
 	// then the positive buckets. pv[p] is position p's value.
 	zeroPos int
 	pv      []float64
-	// dv[p] is pv[p] - pv[p-1] (0 at p = 0): the step Wasserstein's
-	// integral takes at each position.
-	dv []float64
+	// dn[p] is pv[p+1] - pv[p] (0 at the last position): the step
+	// Wasserstein's integral takes from each position to the next.
+	dn []float64
 	// cells look slots up by the float's bits (see slot): cell0 is
 	// zeroBelow's cell number.
 	cells []uint64
@@ -98,9 +98,9 @@ func newGrid() *grid {
 		g.pv[g.zeroPos+1+i] = v
 		g.pv[g.zeroPos-1-i] = -v
 	}
-	g.dv = make([]float64, len(g.pv))
-	for p := 1; p < len(g.pv); p++ {
-		g.dv[p] = g.pv[p] - g.pv[p-1]
+	g.dn = make([]float64, len(g.pv))
+	for p := range len(g.pv) - 1 {
+		g.dn[p] = g.pv[p+1] - g.pv[p]
 	}
 	g.buildCells()
 	return g

@@ -279,3 +279,64 @@ func TestSketchRangeInUse(t *testing.T) {
 	a.add(1)
 	check("add after clear", a)
 }
+
+// compareNumeric's KS and Wasserstein equal their definitions evaluated
+// position by position over the two sketches' counts: the CDFs' largest
+// gap, and each gap times the step to the next position, wherever the
+// window lies against the reference (inside, below, above, apart, wider).
+func TestCompareNumericByPosition(t *testing.T) {
+	g := newGrid()
+	r := rand.New(rand.NewPCG(15, 15))
+	fill := func(n int, mu, sd float64) *sketch {
+		s := newSketch(g)
+		for range n {
+			s.add(r.NormFloat64()*sd + mu)
+		}
+		return s
+	}
+	cases := []struct {
+		name         string
+		cmu, csd, cn float64
+		rmu, rsd, rn float64
+	}{
+		{"same", 0, 1, 1000, 0, 1, 10000},
+		{"inside", 0, 0.2, 500, 0, 1, 10000},
+		{"wider", 0, 5, 1000, 0, 1, 2000},
+		{"below", -8, 1, 300, 3, 0.5, 3000},
+		{"above", 40, 3, 300, -2, 1, 3000},
+		{"one row", 0.3, 0, 1, 0, 1, 100},
+	}
+	for _, c := range cases {
+		ref, cur := fill(int(c.rn), c.rmu, c.rsd), fill(int(c.cn), c.cmu, c.csd)
+		var d FeatureDrift
+		compareNumeric(&d, summarize(ref), cur, 1, thresholds{0.1, 0.1, 0.05})
+		lo, hi := inUse(cur, ref)
+		var sr, sc, ks, w float64
+		for p := lo; p < hi; p++ {
+			sr += float64(ref.cnt[p])
+			sc += float64(cur.cnt[p])
+			gap := math.Abs(sr/ref.n - sc/cur.n)
+			ks = max(ks, gap)
+			if p+1 < hi {
+				w += gap * (g.pv[p+1] - g.pv[p])
+			}
+		}
+		if math.Abs(d.KS-ks) > 1e-12 || math.Abs(d.Wasserstein-w) > 1e-9*max(1, w) {
+			t.Errorf("%s: KS %v W %v, by position %v and %v", c.name, d.KS, d.Wasserstein, ks, w)
+		}
+		// PSI and JS over the reference's bins, the window counted bin by
+		// bin: a bin closes at its edge, the last takes everything above.
+		sum := summarize(ref)
+		shares := make([]float64, len(sum.edges)+1)
+		for p := lo; p < hi; p++ {
+			j, _ := slices.BinarySearch(sum.edges, p)
+			shares[j] += float64(cur.cnt[p]) / cur.n
+		}
+		if want := psi(sum.shares, shares); math.Abs(d.PSI-want) > 1e-12 {
+			t.Errorf("%s: PSI %v, by bins %v", c.name, d.PSI, want)
+		}
+		if want := jsDistance(sum.shares, shares); math.Abs(d.JS-want) > 1e-12 {
+			t.Errorf("%s: JS %v, by bins %v", c.name, d.JS, want)
+		}
+	}
+}
