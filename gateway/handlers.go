@@ -134,7 +134,8 @@ func (s *Server) serveInfer(ctx *fasthttp.RequestCtx, model, version []byte) {
 		writeError(ctx, code, err.Error())
 		return
 	}
-	m := s.versionMetrics[v]
+	sv := s.versions[v]
+	m := sv.metrics
 	if len(ctx.Request.Header.Peek("Inference-Header-Content-Length")) > 0 {
 		s.fail(ctx, m, fasthttp.StatusBadRequest, "the binary tensor extension (Inference-Header-Content-Length) is not supported yet; send tensors as JSON \"data\"")
 		return
@@ -192,8 +193,8 @@ func (s *Server) serveInfer(ctx *fasthttp.RequestCtx, model, version []byte) {
 	started := call.Started()
 	monitor.Observe(m.Queue, started.Sub(decoded))
 	monitor.Observe(m.Compute, computed.Sub(started))
-	if tap := s.taps[v]; tap != nil {
-		s.tapRequest(ctx, tap, v, req, call, computed.Sub(start))
+	if sv.tap != nil {
+		s.tapRequest(ctx, sv.tap, v, req, call, computed.Sub(start))
 	}
 	bp := s.bodies.Get().(*[]byte)
 	body, err := appendResponse((*bp)[:0], v, req, call)
@@ -228,7 +229,10 @@ func (s *Server) metricsFor(model, version []byte) *monitor.RequestMetrics {
 	if err != nil {
 		return nil
 	}
-	return s.versionMetrics[v]
+	if sv := s.versions[v]; sv != nil {
+		return sv.metrics
+	}
+	return nil
 }
 
 func routeStatus(err error) int {

@@ -100,7 +100,9 @@ func (s *Server) startMonitoring() {
 			continue
 		}
 		for _, v := range ready {
-			s.taps[v] = tap
+			if sv := s.versions[v]; sv != nil {
+				sv.tap = tap
+			}
 		}
 		s.log.Info("drift monitoring on", "model", name, "sample_rate", cfg.SampleRate, "window_size", cfg.WindowSize, "alarm_windows", cfg.AlarmWindows)
 	}
@@ -116,7 +118,9 @@ func (s *Server) startMonitoring() {
 // would bounce one cache line between all the cores serving requests
 // (and, on one core, is a full barrier that waits for the request's
 // pending stores). Only a request without a connection (a handler called
-// in process) draws from the shared counter.
+// in process) draws from the shared counter. The numbers are written in
+// hex, which strconv formats with shifts: in base 36, its divisions took
+// 40 ns a request in the fraud model's profile.
 type requestIDs struct {
 	prefix []byte // "ig-<process start, base 36>-"
 	next   atomic.Uint64
@@ -134,11 +138,11 @@ func newRequestIDs() *requestIDs {
 func (r *requestIDs) appendNext(dst []byte, conn, request uint64) []byte {
 	dst = append(dst, r.prefix...)
 	if conn == 0 {
-		return strconv.AppendUint(append(dst, "0-"...), r.next.Add(1), 36)
+		return strconv.AppendUint(append(dst, "0-"...), r.next.Add(1), 16)
 	}
-	dst = strconv.AppendUint(dst, conn, 36)
+	dst = strconv.AppendUint(dst, conn, 16)
 	dst = append(dst, '-')
-	return strconv.AppendUint(dst, request, 36)
+	return strconv.AppendUint(dst, request, 16)
 }
 
 // tapRequest pushes a served request to its model's monitor if its id is

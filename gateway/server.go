@@ -97,31 +97,38 @@ type Server struct {
 	serving           sync.WaitGroup
 	stopping          atomic.Bool
 	stopOnce          sync.Once
-	versionMetrics    map[*runtime.Version]*monitor.RequestMetrics
-	taps              map[*runtime.Version]*monitor.Tap
-	ids               *requestIDs
-	serverMetadata    []byte
-	bodies            sync.Pool
-	parsers           sync.Pool
+	// versions holds what serving a version needs besides the version:
+	// one map, so a request pays for one lookup.
+	versions       map[*runtime.Version]*servedVersion
+	ids            *requestIDs
+	serverMetadata []byte
+	bodies         sync.Pool
+	parsers        sync.Pool
+}
+
+// servedVersion is a version's request metrics and, when its model is
+// monitored, the tap that samples its requests.
+type servedVersion struct {
+	metrics *monitor.RequestMetrics
+	tap     *monitor.Tap
 }
 
 // New prepares a server; nothing listens until Start.
 func New(cfg Config, r *router.Router, reg *monitor.Registry, log *slog.Logger) *Server {
 	cfg.setDefaults()
 	s := &Server{
-		cfg:            cfg,
-		router:         r,
-		reg:            reg,
-		log:            log,
-		versionMetrics: map[*runtime.Version]*monitor.RequestMetrics{},
-		taps:           map[*runtime.Version]*monitor.Tap{},
-		ids:            newRequestIDs(),
+		cfg:      cfg,
+		router:   r,
+		reg:      reg,
+		log:      log,
+		versions: map[*runtime.Version]*servedVersion{},
+		ids:      newRequestIDs(),
 	}
 	repo := r.Repository()
 	for _, name := range repo.Names {
 		for _, v := range repo.Models[name].Versions {
 			m := reg.Requests(v.Model, v.Label, v.Provider)
-			s.versionMetrics[v] = m
+			s.versions[v] = &servedVersion{metrics: m}
 			if b := v.Batcher; b != nil && b.OnRun == nil {
 				m.EnableBatchMetrics(b.Queued, b.Refused)
 				b.OnRun = m.ObserveRun
