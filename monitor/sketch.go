@@ -277,20 +277,6 @@ func (s *sketch) clear() {
 	s.n, s.nonFinite = 0, 0
 }
 
-// bin is one bucket: its representative value and count.
-type bin struct{ v, c float64 }
-
-// bins appends s's non-empty buckets to dst in increasing value order.
-func (s *sketch) bins(dst []bin) []bin {
-	dst = dst[:0]
-	for p := s.lo; p < s.hi; p++ {
-		if c := s.cnt[p]; c != 0 {
-			dst = append(dst, bin{s.g.pv[p], float64(c)})
-		}
-	}
-	return dst
-}
-
 // quantile returns the value at quantile q (0..1), NaN when empty.
 func (s *sketch) quantile(q float64) float64 {
 	if s.n == 0 {
@@ -298,12 +284,14 @@ func (s *sketch) quantile(q float64) float64 {
 	}
 	rank := q * (s.n - 1)
 	var cum float64
-	var last float64
-	for _, b := range s.bins(nil) {
-		cum += b.c
-		last = b.v
-		if cum > rank {
-			return b.v
+	last := math.NaN()
+	for p := s.lo; p < s.hi; p++ {
+		if c := s.cnt[p]; c != 0 {
+			cum += float64(c)
+			last = s.g.pv[p]
+			if cum > rank {
+				break
+			}
 		}
 	}
 	return last

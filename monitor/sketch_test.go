@@ -340,3 +340,17 @@ func TestCompareNumericByPosition(t *testing.T) {
 		}
 	}
 }
+
+// bin is one bucket: its representative value and count.
+type bin struct{ v, c float64 }
+
+// bins appends s's non-empty buckets to dst in increasing value order.
+func (s *sketch) bins(dst []bin) []bin {
+	dst = dst[:0]
+	for p := s.lo; p < s.hi; p++ {
+		if c := s.cnt[p]; c != 0 {
+			dst = append(dst, bin{s.g.pv[p], float64(c)})
+		}
+	}
+	return dst
+}
