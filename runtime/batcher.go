@@ -499,6 +499,7 @@ func (b *Batcher) runBatch(batch []*Call, rows int, sess *Session) error {
 			s.calls.Put(bc)
 			return err
 		}
+		bc.perRow[k] = int(bc.outs[k].count) / rows
 	}
 	bc.b.refs.Store(int32(len(batch)))
 	row := 0

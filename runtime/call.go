@@ -38,8 +38,12 @@ type Call struct {
 	sel      []int
 	inShape  [][]int64
 	outShape [][]int64
-	ran      bool
-	b        batchState
+	// perRow[k] is output k's elements per row, set when the call ran a
+	// batch, so that each member's Output divides nothing (a 64-bit
+	// division, twice a monitored request).
+	perRow []int
+	ran    bool
+	b      batchState
 }
 
 // callMem owns the C allocations of a Call. It is separate from Call so a
@@ -96,6 +100,7 @@ func newCall(s *Session) *Call {
 		sel:      make([]int, 0, len(s.Outputs)),
 		inShape:  make([][]int64, len(s.Inputs)),
 		outShape: make([][]int64, len(s.Outputs)),
+		perRow:   make([]int, len(s.Outputs)),
 	}
 	c.b.done = make(chan struct{}, 1)
 	for i := range c.inShape {
@@ -283,7 +288,7 @@ func (c *Call) Output(k int) Output {
 		// Several members read p at once; nothing of p is written here.
 		o := &p.outs[idx]
 		dt := DataType(o.elem_type)
-		perRow := int(o.count) / int(o.shape[0])
+		perRow := p.perRow[idx]
 		shape := append(c.outShape[idx][:0], int64(c.b.rows))
 		for d := 1; d < int(o.rank); d++ {
 			shape = append(shape, int64(o.shape[d]))
