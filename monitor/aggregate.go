@@ -293,10 +293,7 @@ func (a *model) fold(s *slot, meta []slotTensor, data []byte) {
 			r = len(vals) / f.width
 			feats := v.features[f.first : f.first+f.width]
 			for i := range r {
-				row := vals[i*f.width : (i+1)*f.width]
-				for j, x := range row {
-					feats[j].add(x)
-				}
+				addRow(feats, vals[i*f.width:(i+1)*f.width])
 			}
 			if f.kind == foldClasses && r > 0 {
 				c := &v.cats[f.cat]

@@ -33,6 +33,48 @@ type feature struct {
 	pending     []float64 // raw values seen before it was
 }
 
+// addRow adds one row of values to feats, one each, in two passes: the
+// positions first, then the counts. Each count is an increment of a line
+// that was last touched a drain ago, usually a cache miss; issued back to
+// back, with nothing depending on them, a row's misses overlap, where one
+// value's arithmetic between each kept a few at a time in flight.
+func addRow(feats []feature, row []float64) {
+	var ps [rowChunk]int
+	feats = feats[:len(row)]
+	for len(row) > 0 {
+		n := min(len(row), rowChunk)
+		fs, xs := feats[:n], row[:n]
+		for j := range fs {
+			f := &fs[j]
+			if !f.fixed {
+				ps[j] = pendingValue
+				continue
+			}
+			ps[j] = f.sink.g.position((xs[j] - f.center) * f.inv)
+		}
+		for j := range fs {
+			switch p := ps[j]; {
+			case p >= 0:
+				fs[j].sink.count(p)
+			case p == pendingValue:
+				fs[j].add(xs[j])
+			default:
+				fs[j].sink.nonFinite++
+			}
+		}
+		feats, row = feats[n:], row[n:]
+	}
+}
+
+// rowChunk is how many of a row's positions addRow computes before it
+// counts them: a stack array, and more misses than the processor keeps in
+// flight.
+const rowChunk = 64
+
+// pendingValue marks a value addRow leaves to add, whose feature has no
+// transform yet.
+const pendingValue = -2
+
 // transformRows is how many reference values fix a feature's transform.
 const transformRows = 256
 

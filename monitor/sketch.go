@@ -232,27 +232,37 @@ func inUse(s, o *sketch) (lo, hi int) {
 	return min(s.lo, o.lo), max(s.hi, o.hi)
 }
 
-// add counts v. Its position is zeroPos plus or minus the bucket, the sign
-// bit choosing which by arithmetic, so the common case has one branch,
-// which standardized data almost always takes.
+// add counts v.
 func (s *sketch) add(v float64) {
+	if p := s.g.position(v); p >= 0 {
+		s.count(p)
+	} else {
+		s.nonFinite++
+	}
+}
+
+// position is v's position in a sketch's counts, or -1 for NaN and the
+// infinities, which have none. It is zeroPos plus or minus the bucket,
+// the sign bit choosing which by arithmetic, so the common case has one
+// branch, which standardized data almost always takes.
+func (g *grid) position(v float64) int {
 	b := math.Float64bits(v)
 	a := math.Float64frombits(b &^ (1 << 63))
 	if a >= zeroBelow && a <= math.MaxFloat64 {
-		k := s.g.slot(a) + 1
-		p := s.g.zeroPos + k - 2*int(b>>63)*k
-		s.cnt[p]++
-		s.used(p)
-		s.n++
-		return
+		k := g.slot(a) + 1
+		return g.zeroPos + k - 2*int(b>>63)*k
 	}
 	if a < zeroBelow {
-		s.cnt[s.g.zeroPos]++
-		s.used(s.g.zeroPos)
-		s.n++
-		return
+		return g.zeroPos
 	}
-	s.nonFinite++
+	return -1
+}
+
+// count adds one to position p, which position gave.
+func (s *sketch) count(p int) {
+	s.cnt[p]++
+	s.used(p)
+	s.n++
 }
 
 // merge adds o's counts to s. Both must share the grid, as every sketch of

@@ -354,3 +354,47 @@ func (s *sketch) bins(dst []bin) []bin {
 	}
 	return dst
 }
+
+// addRow counts what adding each value alone counts: through the
+// transform's learning (values pending), in rows wider than its chunk,
+// with zeros, negatives, NaN and infinities among them.
+func TestAddRow(t *testing.T) {
+	g := newGrid()
+	r := rand.New(rand.NewPCG(16, 16))
+	const width = rowChunk + 36
+	rows, alone := make([]feature, width), make([]feature, width)
+	for j := range width {
+		rows[j], alone[j] = newFeature(g, "x", false), newFeature(g, "x", false)
+	}
+	row := make([]float64, width)
+	for i := range 2 * transformRows {
+		if i == transformRows+10 {
+			for j := range width {
+				rows[j].setReady()
+				alone[j].setReady()
+			}
+		}
+		for j := range row {
+			switch r.IntN(20) {
+			case 0:
+				row[j] = 0
+			case 1:
+				row[j] = [...]float64{math.NaN(), math.Inf(1), math.Inf(-1)}[r.IntN(3)]
+			default:
+				row[j] = r.NormFloat64()*float64(j+1) - float64(j)
+			}
+		}
+		addRow(rows, row)
+		for j, x := range row {
+			alone[j].add(x)
+		}
+	}
+	for j := range width {
+		for _, s := range [][2]*sketch{{rows[j].ref, alone[j].ref}, {rows[j].cur, alone[j].cur}} {
+			a, b := s[0], s[1]
+			if !slices.Equal(a.cnt, b.cnt) || a.n != b.n || a.nonFinite != b.nonFinite || a.lo != b.lo || a.hi != b.hi {
+				t.Fatalf("feature %d: addRow counted n=%v nonFinite=%v [%d,%d), alone n=%v nonFinite=%v [%d,%d)", j, a.n, a.nonFinite, a.lo, a.hi, b.n, b.nonFinite, b.lo, b.hi)
+			}
+		}
+	}
+}
