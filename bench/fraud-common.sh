@@ -2,8 +2,12 @@
 # bench/monitor-profile.sh (sourced, from the repository root): the fraud
 # demo model in two repositories, $1/on sampling every request into the
 # drift monitor (its defaults, plus MONITOR="key=value ..." overrides) and
-# $1/off without a monitor section; the body bench/fraud.lua sends, as
-# $1/body.json; and helpers.
+# $1/off without a monitor section; the bodies the load sends, the first
+# ROWS rows of the model's reference sample (default all 2,000, so the
+# monitor's sketches see real spread; ROWS=1 sends one body, as these
+# scripts did before 2026-11-26), one a line in $1/bodies.txt for
+# bench/fraud.lua and one a file in $1/bodies/ for infergate bench; and
+# helpers.
 [ -f configs/models/fraud/1/reference.csv ] || bin/infergate gen-models configs/models
 
 fraud_repos() {
@@ -16,7 +20,11 @@ fraud_repos() {
   sed '/^monitor:/,$d' configs/models/fraud/config.yaml > "$1/off/fraud/config.yaml"
   { cat "$1/off/fraud/config.yaml"; printf 'monitor:\n  sample_rate: 1\n'
     for kv in ${MONITOR:-}; do printf '  %s: %s\n' "${kv%%=*}" "${kv#*=}"; done; } > "$1/on/fraud/config.yaml"
-  sed -n 's/^wrk.body = .\(.*\).$/\1/p' bench/fraud.lua > "$1/body.json"
+  mkdir -p "$1/bodies"
+  awk -F, -v rows="${ROWS:-2000}" 'NR > 1 && NR <= rows + 1 {
+      printf "{\"inputs\":[{\"name\":\"features\",\"shape\":[1,%d],\"datatype\":\"FP32\",\"data\":[%s]}]}\n", NF, $0 }' \
+    configs/models/fraud/1/reference.csv > "$1/bodies.txt"
+  split -a 4 -d -l 1 --additional-suffix=.json "$1/bodies.txt" "$1/bodies/"
 }
 
 # wait_ready PORT...: until each gateway answers ready.

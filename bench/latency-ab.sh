@@ -31,7 +31,7 @@ for r in $(seq "$ROUNDS"); do
   ports="9500 9520"
   [ $((r % 2)) = 0 ] && ports="9520 9500"
   for p in $ports; do
-    taskset -c "$LOAD_CPU" bin/infergate bench -url http://127.0.0.1:$p -model fraud -input "$TMP/body.json" \
+    taskset -c "$LOAD_CPU" bin/infergate bench -url http://127.0.0.1:$p -model fraud -input "$TMP/bodies" \
       -rate "$RATE" -duration "$DURATION" -warmup 500ms -metrics-url off -format json -quiet > "$TMP/h.json"
     python3 -c 'import json,sys; l=json.load(open(sys.argv[1]))["run"]["latency"]; print(sys.argv[2], l["p50_ns"]//1000, l["p90_ns"]//1000, l["p99_ns"]//1000)' "$TMP/h.json" $p
   done

@@ -37,7 +37,7 @@ port() { [ "$1" = on ] && echo 9500 || echo 9510; }
 pid() { [ "$1" = on ] && echo $ON || echo $OFF; }
 
 for s in on off; do
-  taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s bench/fraud.lua http://127.0.0.1:$(port $s)/v2/models/fraud/infer >/dev/null
+  taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s bench/fraud.lua http://127.0.0.1:$(port $s)/v2/models/fraud/infer -- "$TMP/bodies.txt" >/dev/null
 done
 for r in $(seq "$ROUNDS"); do
   # Odd rounds measure the monitored gateway first, even rounds second, so
@@ -46,12 +46,12 @@ for r in $(seq "$ROUNDS"); do
   [ $((r % 2)) = 0 ] && order="off on"
   for s in $order; do
     c0=$(cpu_ns "$(pid $s)")
-    taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"$DURATION" -s bench/fraud.lua http://127.0.0.1:$(port $s)/v2/models/fraud/infer > "$TMP/wrk.out"
+    taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"$DURATION" -s bench/fraud.lua http://127.0.0.1:$(port $s)/v2/models/fraud/infer -- "$TMP/bodies.txt" > "$TMP/wrk.out"
     c1=$(cpu_ns "$(pid $s)")
     awk '/Requests\/sec/ {printf "%d\n", $2}' "$TMP/wrk.out" >> "$TMP/$s.rps"
     awk -v c=$((c1 - c0)) '/requests in/ {printf "%.2f\n", c / $1 / 1000}' "$TMP/wrk.out" >> "$TMP/$s.cpu"
     [ "$RATE" = 0 ] && continue
-    taskset -c "$LOAD_CPU" bin/infergate bench -url http://127.0.0.1:$(port $s) -model fraud -input "$TMP/body.json" \
+    taskset -c "$LOAD_CPU" bin/infergate bench -url http://127.0.0.1:$(port $s) -model fraud -input "$TMP/bodies" \
       -rate "$RATE" -duration "$DURATION" -warmup 500ms -metrics-url off -format json -quiet > "$TMP/h.json"
     python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["run"]["latency"]["p99_ns"]//1000)' "$TMP/h.json" >> "$TMP/$s.p99"
   done

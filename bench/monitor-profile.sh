@@ -29,10 +29,10 @@ taskset -c 0 "$BIN" serve --model-repository "$repo" --http-address 127.0.0.1 \
 trap 'kill $P 2>/dev/null; wait $P 2>/dev/null || true; rm -rf "$TMP"' EXIT
 wait_ready 9600
 url=http://127.0.0.1:9600/v2/models/fraud/infer
-taskset -c 1 wrk -t1 -c64 -d2s -s bench/fraud.lua $url >/dev/null
+taskset -c 1 wrk -t1 -c64 -d2s -s bench/fraud.lua $url -- "$TMP/bodies.txt" >/dev/null
 c0=$(cpu_ns $P)
 perf record -q -F 2999 -g -p $P -o "$TMP/perf.data" -- \
-  taskset -c 1 wrk -t1 -c64 -d"$DURATION" -s bench/fraud.lua $url > "$TMP/wrk.out" 2>/dev/null
+  taskset -c 1 wrk -t1 -c64 -d"$DURATION" -s bench/fraud.lua $url -- "$TMP/bodies.txt" > "$TMP/wrk.out" 2>/dev/null
 c1=$(cpu_ns $P)
 n=$(awk '/requests in/ {print $1}' "$TMP/wrk.out")
 per=$(awk -v c=$((c1 - c0)) -v n="$n" 'BEGIN {printf "%.1f", c / n}')
