@@ -3,6 +3,7 @@ package monitor
 import (
 	"math"
 	"slices"
+	"unsafe"
 )
 
 // feature is one monitored quantity of a version. sink is where values
@@ -38,20 +39,37 @@ type feature struct {
 // that was last touched a drain ago, usually a cache miss; issued back to
 // back, with nothing depending on them, a row's misses overlap, where one
 // value's arithmetic between each kept a few at a time in flight.
+//
+// Between the passes every count's line is prefetched: an increment
+// waiting for its line holds a place in the processor's reorder window,
+// so only about ten are in flight at once, where prefetches retire at
+// once and the row's misses all overlap. In a serving gateway, whose other
+// work leaves the counts far out of cache, the monitor's share of the core
+// went from 3.88% to 3.58% (bench/monitor-profile.sh, medians of seven
+// runs a build, alternated); in BenchmarkAggregateCold, whose misses are
+// short (the counts stay in L3), the prefetches cost about 40 ns a sample.
 func addRow(feats []feature, row []float64) {
 	var ps [rowChunk]int
+	var lines [rowChunk]unsafe.Pointer
 	feats = feats[:len(row)]
 	for len(row) > 0 {
 		n := min(len(row), rowChunk)
 		fs, xs := feats[:n], row[:n]
+		k := 0
 		for j := range fs {
 			f := &fs[j]
 			if !f.fixed {
 				ps[j] = pendingValue
 				continue
 			}
-			ps[j] = f.sink.g.position((xs[j] - f.center) * f.inv)
+			p := f.sink.g.position((xs[j] - f.center) * f.inv)
+			ps[j] = p
+			if p >= 0 {
+				lines[k] = unsafe.Pointer(&f.sink.cnt[p])
+				k++
+			}
 		}
+		prefetchEach(&lines[0], k)
 		for j := range fs {
 			switch p := ps[j]; {
 			case p >= 0:
