@@ -106,8 +106,12 @@ type model struct {
 	// the compiler would otherwise drop.
 	keepsPredictions bool
 	touched          uint32
-	joined           atomic.Uint64
-	missed           atomic.Uint64
+	// kept holds the predictions of the batch being folded, nkept of
+	// them; drain adds them to preds together (see predictions.addAll).
+	kept   [drainBatch]keptPrediction
+	nkept  int
+	joined atomic.Uint64
+	missed atomic.Uint64
 	// conceptDirty is set by Feedback when a concept reference completes;
 	// the aggregator persists it.
 	conceptDirty atomic.Bool
@@ -245,6 +249,7 @@ func (a *model) drain() int {
 				meta, data := r.view(pos)
 				a.fold(s, meta, data)
 			}
+			a.keepPredictions()
 			r.releaseN(k)
 			n += k
 			if k < drainBatch {
@@ -260,6 +265,14 @@ func (a *model) drain() int {
 		}
 	}
 	return n
+}
+
+// keepPredictions adds the predictions fold has kept to the table.
+func (a *model) keepPredictions() {
+	if a.nkept > 0 {
+		a.preds.addAll(a.kept[:a.nkept])
+		a.nkept = 0
+	}
 }
 
 func (a *model) drainAll() {
@@ -317,7 +330,11 @@ func (a *model) fold(s *slot, meta []slotTensor, data []byte) {
 		}
 	}
 	if havePred {
-		a.preds.add(s.idHash, prediction{version: v.index, value: predicted})
+		if a.nkept == len(a.kept) {
+			a.keepPredictions()
+		}
+		a.kept[a.nkept] = keptPrediction{s.idHash, prediction{version: v.index, value: predicted}}
+		a.nkept++
 	}
 	if v.refRows < v.refTarget {
 		v.refRows += rows

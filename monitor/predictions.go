@@ -73,9 +73,32 @@ func (t *predictions) locate(h uint64) (*predBucket, uint32) {
 }
 
 func (t *predictions) add(h uint64, p prediction) {
-	b, tag := t.locate(h)
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.insert(h, p)
+	t.mu.Unlock()
+}
+
+// keptPrediction is a prediction on its way into the table.
+type keptPrediction struct {
+	h uint64
+	p prediction
+}
+
+// addAll adds a batch of predictions under one lock: the aggregator's
+// drains add a batch at a time, which spares each sample a lock and an
+// unlock (two locked instructions, a barrier each), and a late label
+// waits at most a batch.
+func (t *predictions) addAll(ks []keptPrediction) {
+	t.mu.Lock()
+	for i := range ks {
+		t.insert(ks[i].h, ks[i].p)
+	}
+	t.mu.Unlock()
+}
+
+// insert is add under t.mu.
+func (t *predictions) insert(h uint64, p prediction) {
+	b, tag := t.locate(h)
 	slot := -1
 	for i, x := range b.tags {
 		if x == tag {
