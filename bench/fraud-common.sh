@@ -1,4 +1,4 @@
-# Shared by bench/monitor-cost.sh, bench/latency-ab.sh and
+# Shared by bench/monitor-cost.sh, bench/latency-ab.sh, bench/throughput-ab.sh and
 # bench/monitor-profile.sh (sourced, from the repository root): the fraud
 # demo model in two repositories, $1/on sampling every request into the
 # drift monitor (its defaults, plus MONITOR="key=value ..." overrides) and

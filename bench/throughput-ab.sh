@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Throughput and server CPU per request of two gateways on the fraud model,
+# side by side: A and B each run a binary (A_BIN, B_BIN, default
+# bin/infergate) with monitoring on or off (A_MONITOR, B_MONITOR, default
+# both on), both on CPU 0; wrk at 64 connections on CPU 1 measures them in
+# alternating rounds, the first swapping each round. Prints each round's
+# B/A ratios and their medians. It compares two builds of the monitor
+# (build the other with `git worktree`), as bench/monitor-cost.sh compares
+# monitoring on against off.
+#
+#   A_BIN=/tmp/old/bin/infergate ROUNDS=21 bash bench/throughput-ab.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-15} DURATION=${DURATION:-2s}
+A_BIN=${A_BIN:-bin/infergate} B_BIN=${B_BIN:-bin/infergate}
+A_MONITOR=${A_MONITOR:-on} B_MONITOR=${B_MONITOR:-on}
+SERVER_CPU=${SERVER_CPU:-0} LOAD_CPU=${LOAD_CPU:-1}
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
+go build -o bin/infergate ./cmd/infergate
+. bench/fraud-common.sh
+
+TMP=$(mktemp -d)
+fraud_repos "$TMP"
+taskset -c "$SERVER_CPU" "$A_BIN" serve --model-repository "$TMP/$A_MONITOR" --http-address 127.0.0.1 \
+  --http-port 9500 --metrics-port 9502 --log-level warn --data-dir "$TMP/a" & A=$!
+taskset -c "$SERVER_CPU" "$B_BIN" serve --model-repository "$TMP/$B_MONITOR" --http-address 127.0.0.1 \
+  --http-port 9520 --metrics-port 9522 --log-level warn --data-dir "$TMP/b" & B=$!
+trap 'kill $A $B 2>/dev/null; wait $A $B 2>/dev/null || true; rm -rf "$TMP"' EXIT
+wait_ready 9500 9520
+port() { [ "$1" = a ] && echo 9500 || echo 9520; }
+pid() { [ "$1" = a ] && echo $A || echo $B; }
+
+for s in a b; do
+  taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s bench/fraud.lua http://127.0.0.1:$(port $s)/v2/models/fraud/infer -- "$TMP/bodies.txt" >/dev/null
+done
+for r in $(seq "$ROUNDS"); do
+  order="a b"
+  [ $((r % 2)) = 0 ] && order="b a"
+  for s in $order; do
+    c0=$(cpu_ns "$(pid $s)")
+    taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"$DURATION" -s bench/fraud.lua http://127.0.0.1:$(port $s)/v2/models/fraud/infer -- "$TMP/bodies.txt" > "$TMP/wrk.out"
+    c1=$(cpu_ns "$(pid $s)")
+    awk '/Requests\/sec/ {printf "%d\n", $2}' "$TMP/wrk.out" >> "$TMP/$s.rps"
+    awk -v c=$((c1 - c0)) '/requests in/ {printf "%.2f\n", c / $1 / 1000}' "$TMP/wrk.out" >> "$TMP/$s.cpu"
+  done
+done
+for s in a b; do
+  printf '%s  req/s at 64 conns: %-40s median %s\n' "$s" "$(tr '\n' ' ' < "$TMP/$s.rps")" "$(median < "$TMP/$s.rps")"
+  printf '%s  server CPU µs per request: %-30s median %s\n' "$s" "$(tr '\n' ' ' < "$TMP/$s.cpu")" "$(median < "$TMP/$s.cpu")"
+done
+paste "$TMP/b.rps" "$TMP/a.rps" | awk '{printf "%.4f\n", $1/$2}' > "$TMP/ratio"
+paste "$TMP/b.cpu" "$TMP/a.cpu" | awk '{printf "%.4f\n", $1/$2}' > "$TMP/cratio"
+printf 'per-round throughput B/A: %s\n' "$(tr '\n' ' ' < "$TMP/ratio")"
+printf 'per-round CPU per request B/A: %s\n' "$(tr '\n' ' ' < "$TMP/cratio")"
+awk -v r="$(median < "$TMP/ratio")" -v c="$(median < "$TMP/cratio")" \
+  'BEGIN {printf "B against A: throughput %+.1f%%, server CPU per request %+.1f%% (medians of per-round ratios)\n", 100*(r-1), 100*(c-1)}'
