@@ -41,3 +41,37 @@ cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s+=$1} END {printf "%.0f", s}
 
 # median of the numbers on stdin, one a line.
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# start_pair A_BIN A_REPO B_BIN B_REPO: serves gateway a on port 9500
+# (metrics 9502) and gateway b on 9520 (metrics 9522), both pinned to
+# $SERVER_CPU, their data under $TMP; sets $A and $B to their pids, stops
+# them and removes $TMP on exit, and returns when both answer ready.
+start_pair() {
+  taskset -c "$SERVER_CPU" "$1" serve --model-repository "$2" --http-address 127.0.0.1 \
+    --http-port 9500 --metrics-port 9502 --log-level warn --data-dir "$TMP/a" & A=$!
+  taskset -c "$SERVER_CPU" "$3" serve --model-repository "$4" --http-address 127.0.0.1 \
+    --http-port 9520 --metrics-port 9522 --log-level warn --data-dir "$TMP/b" & B=$!
+  trap 'kill $A $B 2>/dev/null; wait $A $B 2>/dev/null || true; rm -rf "$TMP"' EXIT
+  wait_ready 9500 9520
+}
+port() { [ "$1" = a ] && echo 9500 || echo 9520; }
+pid() { [ "$1" = a ] && echo "$A" || echo "$B"; }
+
+# warm_up: two seconds of wrk against each gateway of the pair, unrecorded.
+warm_up() {
+  for s in a b; do
+    taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s bench/fraud.lua "http://127.0.0.1:$(port $s)/v2/models/fraud/infer" -- "$TMP/bodies.txt" >/dev/null
+  done
+}
+
+# wrk_round S: one $DURATION run of wrk at 64 connections from $LOAD_CPU
+# against gateway S (a or b); appends its req/s to $TMP/S.rps and the
+# server's CPU time per request, in µs, to $TMP/S.cpu.
+wrk_round() {
+  local c0 c1
+  c0=$(cpu_ns "$(pid "$1")")
+  taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"$DURATION" -s bench/fraud.lua "http://127.0.0.1:$(port "$1")/v2/models/fraud/infer" -- "$TMP/bodies.txt" > "$TMP/wrk.out"
+  c1=$(cpu_ns "$(pid "$1")")
+  awk '/Requests\/sec/ {printf "%d\n", $2}' "$TMP/wrk.out" >> "$TMP/$1.rps"
+  awk -v c=$((c1 - c0)) '/requests in/ {printf "%.2f\n", c / $1 / 1000}' "$TMP/wrk.out" >> "$TMP/$1.cpu"
+}

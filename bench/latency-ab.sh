@@ -20,12 +20,7 @@ go build -o bin/infergate ./cmd/infergate
 
 TMP=$(mktemp -d)
 fraud_repos "$TMP"
-taskset -c "$SERVER_CPU" "$A_BIN" serve --model-repository "$TMP/$A_MONITOR" --http-address 127.0.0.1 \
-  --http-port 9500 --metrics-port 9502 --log-level warn --data-dir "$TMP/a" & A=$!
-taskset -c "$SERVER_CPU" "$B_BIN" serve --model-repository "$TMP/$B_MONITOR" --http-address 127.0.0.1 \
-  --http-port 9520 --metrics-port 9522 --log-level warn --data-dir "$TMP/b" & B=$!
-trap 'kill $A $B 2>/dev/null; wait $A $B 2>/dev/null || true; rm -rf "$TMP"' EXIT
-wait_ready 9500 9520
+start_pair "$A_BIN" "$TMP/$A_MONITOR" "$B_BIN" "$TMP/$B_MONITOR"
 
 for r in $(seq "$ROUNDS"); do
   ports="9500 9520"

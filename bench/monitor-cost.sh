@@ -27,29 +27,16 @@ go build -o bin/infergate ./cmd/infergate
 TMP=$(mktemp -d)
 fraud_repos "$TMP"
 
-taskset -c "$SERVER_CPU" bin/infergate serve --model-repository "$TMP/on" --http-address 127.0.0.1 \
-  --http-port 9500 --metrics-port 9502 --log-level warn & ON=$!
-taskset -c "$SERVER_CPU" bin/infergate serve --model-repository "$TMP/off" --http-address 127.0.0.1 \
-  --http-port 9510 --metrics-port 9512 --log-level warn & OFF=$!
-trap 'kill $ON $OFF 2>/dev/null; wait $ON $OFF 2>/dev/null || true; rm -rf "$TMP"' EXIT
-wait_ready 9500 9510
-port() { [ "$1" = on ] && echo 9500 || echo 9510; }
-pid() { [ "$1" = on ] && echo $ON || echo $OFF; }
-
-for s in on off; do
-  taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s bench/fraud.lua http://127.0.0.1:$(port $s)/v2/models/fraud/infer -- "$TMP/bodies.txt" >/dev/null
-done
+# Gateway a samples every request, b does not monitor.
+start_pair bin/infergate "$TMP/on" bin/infergate "$TMP/off"
+warm_up
 for r in $(seq "$ROUNDS"); do
   # Odd rounds measure the monitored gateway first, even rounds second, so
   # neither always runs on the heels of the other.
-  order="on off"
-  [ $((r % 2)) = 0 ] && order="off on"
+  order="a b"
+  [ $((r % 2)) = 0 ] && order="b a"
   for s in $order; do
-    c0=$(cpu_ns "$(pid $s)")
-    taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"$DURATION" -s bench/fraud.lua http://127.0.0.1:$(port $s)/v2/models/fraud/infer -- "$TMP/bodies.txt" > "$TMP/wrk.out"
-    c1=$(cpu_ns "$(pid $s)")
-    awk '/Requests\/sec/ {printf "%d\n", $2}' "$TMP/wrk.out" >> "$TMP/$s.rps"
-    awk -v c=$((c1 - c0)) '/requests in/ {printf "%.2f\n", c / $1 / 1000}' "$TMP/wrk.out" >> "$TMP/$s.cpu"
+    wrk_round $s
     [ "$RATE" = 0 ] && continue
     taskset -c "$LOAD_CPU" bin/infergate bench -url http://127.0.0.1:$(port $s) -model fraud -input "$TMP/bodies" \
       -rate "$RATE" -duration "$DURATION" -warmup 500ms -metrics-url off -format json -quiet > "$TMP/h.json"
@@ -58,21 +45,22 @@ for r in $(seq "$ROUNDS"); do
 done
 sampled=$(curl -s http://127.0.0.1:9502/metrics | awk '/^infergate_monitor_sampled_total/ {s+=$2} END {print s+0}')
 dropped=$(curl -s http://127.0.0.1:9502/metrics | awk '/^infergate_monitor_dropped_total/ {s+=$2} END {print s+0}')
-for s in on off; do
-  printf 'monitoring %-3s  req/s at 64 conns: %-40s median %s\n' "$s" "$(tr '\n' ' ' < "$TMP/$s.rps")" "$(median < "$TMP/$s.rps")"
+name() { [ "$1" = a ] && echo on || echo off; }
+for s in a b; do
+  printf 'monitoring %-3s  req/s at 64 conns: %-40s median %s\n' "$(name $s)" "$(tr '\n' ' ' < "$TMP/$s.rps")" "$(median < "$TMP/$s.rps")"
   [ "$RATE" = 0 ] ||
-    printf 'monitoring %-3s  p99 µs at %s req/s: %-36s median %s\n' "$s" "$RATE" "$(tr '\n' ' ' < "$TMP/$s.p99")" "$(median < "$TMP/$s.p99")"
+    printf 'monitoring %-3s  p99 µs at %s req/s: %-36s median %s\n' "$(name $s)" "$RATE" "$(tr '\n' ' ' < "$TMP/$s.p99")" "$(median < "$TMP/$s.p99")"
 done
-for s in on off; do
-  printf 'monitoring %-3s  server CPU µs per request: %-30s median %s\n' "$s" "$(tr '\n' ' ' < "$TMP/$s.cpu")" "$(median < "$TMP/$s.cpu")"
+for s in a b; do
+  printf 'monitoring %-3s  server CPU µs per request: %-30s median %s\n' "$(name $s)" "$(tr '\n' ' ' < "$TMP/$s.cpu")" "$(median < "$TMP/$s.cpu")"
 done
-paste "$TMP/on.rps" "$TMP/off.rps" | awk '{printf "%.4f\n", $1/$2}' > "$TMP/ratio"
-paste "$TMP/on.cpu" "$TMP/off.cpu" | awk '{printf "%.4f\n", $1/$2}' > "$TMP/cratio"
+paste "$TMP/a.rps" "$TMP/b.rps" | awk '{printf "%.4f\n", $1/$2}' > "$TMP/ratio"
+paste "$TMP/a.cpu" "$TMP/b.cpu" | awk '{printf "%.4f\n", $1/$2}' > "$TMP/cratio"
 printf 'per-round throughput on/off: %s\n' "$(tr '\n' ' ' < "$TMP/ratio")"
 printf 'per-round CPU per request on/off: %s\n' "$(tr '\n' ' ' < "$TMP/cratio")"
 awk -v r="$(median < "$TMP/cratio")" 'BEGIN {printf "sampling every request: server CPU per request %+.1f%% (median of per-round ratios)\n", 100*(r-1)}'
-awk -v r="$(median < "$TMP/ratio")" -v a="$(median < "$TMP/on.rps")" -v b="$(median < "$TMP/off.rps")" \
+awk -v r="$(median < "$TMP/ratio")" -v a="$(median < "$TMP/a.rps")" -v b="$(median < "$TMP/b.rps")" \
   'BEGIN {printf "sampling every request: throughput %+.1f%% (median of per-round ratios; %+.1f%% from the medians)", 100*(r-1), 100*(a/b-1)}'
-[ "$RATE" = 0 ] || awk -v c="$(median < "$TMP/on.p99")" -v d="$(median < "$TMP/off.p99")" 'BEGIN {printf ", p99 %+.1f%%", 100*(c/d-1)}'
+[ "$RATE" = 0 ] || awk -v c="$(median < "$TMP/a.p99")" -v d="$(median < "$TMP/b.p99")" 'BEGIN {printf ", p99 %+.1f%%", 100*(c/d-1)}'
 echo " against monitoring off"
 echo "the monitored gateway sampled $sampled requests and dropped $dropped"

@@ -21,27 +21,13 @@ go build -o bin/infergate ./cmd/infergate
 
 TMP=$(mktemp -d)
 fraud_repos "$TMP"
-taskset -c "$SERVER_CPU" "$A_BIN" serve --model-repository "$TMP/$A_MONITOR" --http-address 127.0.0.1 \
-  --http-port 9500 --metrics-port 9502 --log-level warn --data-dir "$TMP/a" & A=$!
-taskset -c "$SERVER_CPU" "$B_BIN" serve --model-repository "$TMP/$B_MONITOR" --http-address 127.0.0.1 \
-  --http-port 9520 --metrics-port 9522 --log-level warn --data-dir "$TMP/b" & B=$!
-trap 'kill $A $B 2>/dev/null; wait $A $B 2>/dev/null || true; rm -rf "$TMP"' EXIT
-wait_ready 9500 9520
-port() { [ "$1" = a ] && echo 9500 || echo 9520; }
-pid() { [ "$1" = a ] && echo $A || echo $B; }
-
-for s in a b; do
-  taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s bench/fraud.lua http://127.0.0.1:$(port $s)/v2/models/fraud/infer -- "$TMP/bodies.txt" >/dev/null
-done
+start_pair "$A_BIN" "$TMP/$A_MONITOR" "$B_BIN" "$TMP/$B_MONITOR"
+warm_up
 for r in $(seq "$ROUNDS"); do
   order="a b"
   [ $((r % 2)) = 0 ] && order="b a"
   for s in $order; do
-    c0=$(cpu_ns "$(pid $s)")
-    taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"$DURATION" -s bench/fraud.lua http://127.0.0.1:$(port $s)/v2/models/fraud/infer -- "$TMP/bodies.txt" > "$TMP/wrk.out"
-    c1=$(cpu_ns "$(pid $s)")
-    awk '/Requests\/sec/ {printf "%d\n", $2}' "$TMP/wrk.out" >> "$TMP/$s.rps"
-    awk -v c=$((c1 - c0)) '/requests in/ {printf "%.2f\n", c / $1 / 1000}' "$TMP/wrk.out" >> "$TMP/$s.cpu"
+    wrk_round $s
   done
 done
 for s in a b; do
