@@ -5,9 +5,10 @@
 # $1/off without a monitor section; the bodies the load sends, the first
 # ROWS rows of the model's reference sample (default all 2,000, so the
 # monitor's sketches see real spread; ROWS=1 sends one body, as these
-# scripts did before 2026-11-26), one a line in $1/bodies.txt for
-# bench/fraud.lua and one a file in $1/bodies/ for infergate bench; and
-# helpers.
+# scripts did before 2026-11-26), without ids (the monitored gateway makes
+# one up for each) or, with IDS=1, each with its own ("tx-<row>"), one a
+# line in $1/bodies.txt for bench/fraud.lua and one a file in $1/bodies/
+# for infergate bench; and helpers.
 [ -f configs/models/fraud/1/reference.csv ] || bin/infergate gen-models configs/models
 
 fraud_repos() {
@@ -18,13 +19,29 @@ fraud_repos() {
   # The demo's batching, with monitoring at its defaults (windows of 1,000
   # rows, the reference from reference.csv) sampling every request, or off.
   sed '/^monitor:/,$d' configs/models/fraud/config.yaml > "$1/off/fraud/config.yaml"
-  { cat "$1/off/fraud/config.yaml"; printf 'monitor:\n  sample_rate: 1\n'
-    for kv in ${MONITOR:-}; do printf '  %s: %s\n' "${kv%%=*}" "${kv#*=}"; done; } > "$1/on/fraud/config.yaml"
+  { cat "$1/off/fraud/config.yaml"; printf 'monitor:\n  sample_rate: 1\n'; } > "$1/on/fraud/config.yaml"
+  # shellcheck disable=SC2086
+  set_monitor "$1/on/fraud/config.yaml" ${MONITOR:-}
   mkdir -p "$1/bodies"
-  awk -F, -v rows="${ROWS:-2000}" 'NR > 1 && NR <= rows + 1 {
-      printf "{\"inputs\":[{\"name\":\"features\",\"shape\":[1,%d],\"datatype\":\"FP32\",\"data\":[%s]}]}\n", NF, $0 }' \
+  awk -F, -v rows="${ROWS:-2000}" -v ids="${IDS:-0}" 'NR > 1 && NR <= rows + 1 {
+      id = ids == 1 ? sprintf("\"id\":\"tx-%d\",", NR - 1) : ""
+      printf "{%s\"inputs\":[{\"name\":\"features\",\"shape\":[1,%d],\"datatype\":\"FP32\",\"data\":[%s]}]}\n", id, NF, $0 }' \
     configs/models/fraud/1/reference.csv > "$1/bodies.txt"
   split -a 4 -d -l 1 --additional-suffix=.json "$1/bodies.txt" "$1/bodies/"
+}
+
+# set_monitor CONFIG key=value...: sets keys of CONFIG's monitor section
+# (its last section), replacing a key that is there, adding one that is not.
+set_monitor() {
+  local f=$1 kv
+  shift
+  for kv in "$@"; do
+    if grep -q "^  ${kv%%=*}:" "$f"; then
+      sed -i "s|^  ${kv%%=*}:.*|  ${kv%%=*}: ${kv#*=}|" "$f"
+    else
+      printf '  %s: %s\n' "${kv%%=*}" "${kv#*=}" >> "$f"
+    fi
+  done
 }
 
 # wait_ready PORT...: until each gateway answers ready.

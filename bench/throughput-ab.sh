@@ -5,10 +5,13 @@
 # both on), both on CPU 0; wrk at 64 connections on CPU 1 measures them in
 # alternating rounds, the first swapping each round. Prints each round's
 # B/A ratios and their medians. It compares two builds of the monitor
-# (build the other with `git worktree`), as bench/monitor-cost.sh compares
-# monitoring on against off.
+# (build the other with `git worktree`), or two monitor settings (B_SET,
+# key=value overrides of B's monitor section), as bench/monitor-cost.sh
+# compares monitoring on against off.
 #
 #   A_BIN=/tmp/old/bin/infergate ROUNDS=21 bash bench/throughput-ab.sh
+#   B_SET="sample_rate=0.0001" bash bench/throughput-ab.sh   (sampling 1 in 10,000 against every request)
+#   B_SET="buffer_size=512" bash bench/throughput-ab.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-15} DURATION=${DURATION:-2s}
@@ -21,7 +24,14 @@ go build -o bin/infergate ./cmd/infergate
 
 TMP=$(mktemp -d)
 fraud_repos "$TMP"
-start_pair "$A_BIN" "$TMP/$A_MONITOR" "$B_BIN" "$TMP/$B_MONITOR"
+B_REPO=$TMP/$B_MONITOR
+if [ -n "${B_SET:-}" ]; then
+  B_REPO=$TMP/b-repo
+  cp -r "$TMP/$B_MONITOR" "$B_REPO"
+  # shellcheck disable=SC2086
+  set_monitor "$B_REPO/fraud/config.yaml" $B_SET
+fi
+start_pair "$A_BIN" "$TMP/$A_MONITOR" "$B_BIN" "$B_REPO"
 warm_up
 for r in $(seq "$ROUNDS"); do
   order="a b"
