@@ -137,9 +137,9 @@ func summarize(ref *sketch) *refSummary {
 // extends is Wasserstein's sum), and empty positions, where neither CDF
 // moves, add their step times the unchanged gap, as the integral says.
 // Outside the reference's range its CDF is 0 below and 1 above, so those
-// stretches are loops of their own. The PSI bins' counts are sums over the
-// runs of positions between the reference's edges.
-// BenchmarkCompareNumeric: about 850 positions in 1.2 µs, against 2.2 µs
+// stretches are loops of their own. The PSI bins' counts are the window's
+// running count at the reference's edges, read as the pass goes.
+// BenchmarkCompareNumeric: about 850 positions in 1.4 µs, against 2.1 µs
 // when the reference's CDF was accumulated here too and 4.2 µs when one
 // loop with branches did everything.
 func compareNumeric(d *FeatureDrift, r *refSummary, cur *sketch, tests int, th thresholds) {

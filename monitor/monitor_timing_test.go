@@ -146,7 +146,7 @@ func fill(a *model, n int) []filled {
 	}
 	var out []filled
 	for _, r := range a.tap.stripes {
-		for pos := r.head; ; pos++ {
+		for pos := r.freed.Load(); ; pos++ {
 			s := &r.slots[pos&r.mask]
 			if s.seq.Load() != pos+1 {
 				break

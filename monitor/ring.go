@@ -78,16 +78,15 @@ type ring struct {
 	data []byte
 
 	// tail is written by every producer, freed by the consumer once per
-	// drained batch, head by the consumer at every release: each on a
-	// cache line of its own, or every release would evict the line
-	// producers read the fields above from.
+	// drained batch: each on a cache line of its own, or every claim
+	// would evict the line producers read the fields above from.
 	_    [64]byte
 	tail atomic.Uint64
 	_    [56]byte
-	// freed: every position below it is free for a producer to claim.
+	// freed is the consumer's head: every position below it has been
+	// consumed and is free for a producer to claim. Only the consumer
+	// writes it.
 	freed atomic.Uint64
-	_     [56]byte
-	head  uint64 // consumer only
 	_     [56]byte
 }
 
@@ -164,8 +163,9 @@ func (s *slot) publish(pos uint64) { s.seq.Store(pos + 1) }
 // next returns the oldest published slot, or nil when there is none.
 // Consumer only.
 func (r *ring) next() *slot {
-	s := &r.slots[r.head&r.mask]
-	if s.seq.Load() != r.head+1 {
+	head := r.freed.Load()
+	s := &r.slots[head&r.mask]
+	if s.seq.Load() != head+1 {
 		return nil
 	}
 	return s
@@ -174,8 +174,9 @@ func (r *ring) next() *slot {
 // published counts the published slots from the head, up to max.
 // Consumer only.
 func (r *ring) published(max int) int {
+	head := r.freed.Load()
 	for i := range max {
-		pos := r.head + uint64(i)
+		pos := head + uint64(i)
 		if r.slots[pos&r.mask].seq.Load() != pos+1 {
 			return i
 		}
@@ -186,12 +187,11 @@ func (r *ring) published(max int) int {
 // at returns the slot at position head+i, which published counted.
 // Consumer only.
 func (r *ring) at(i int) (*slot, uint64) {
-	pos := r.head + uint64(i)
+	pos := r.freed.Load() + uint64(i)
 	return &r.slots[pos&r.mask], pos
 }
 
 // releaseN frees the n slots from the head, oldest first. Consumer only.
 func (r *ring) releaseN(n int) {
-	r.head += uint64(n)
-	r.freed.Store(r.head)
+	r.freed.Store(r.freed.Load() + uint64(n))
 }
