@@ -26,6 +26,7 @@ type version struct {
 	index int32
 
 	folds          []fold
+	stages         []stage // one a fold; unused (empty) for foldChannels
 	features       []feature
 	cats           []categorical
 	tabular        []int // features a reference file gives, in file column order
@@ -319,8 +320,13 @@ func (a *model) keepPredictions() {
 	}
 }
 
+// drainAll folds every published sample and counts every staged row, so
+// that what was pushed before it is in the sketches.
 func (a *model) drainAll() {
 	for a.drain() > 0 {
+	}
+	for _, v := range a.versions {
+		v.flush()
 	}
 	a.now = time.Now()
 }
@@ -348,10 +354,7 @@ func (a *model) fold(s *slot, meta []slotTensor, data []byte) {
 		switch f.kind {
 		case foldColumns, foldClasses:
 			r = len(vals) / f.width
-			feats := v.features[f.first : f.first+f.width]
-			for i := range r {
-				addRow(feats, vals[i*f.width:(i+1)*f.width])
-			}
+			v.stages[fi].add(v.features[f.first:f.first+f.width], vals[:r*f.width])
 			if f.kind == foldClasses && r > 0 {
 				c := &v.cats[f.cat]
 				for i := range r {
@@ -507,6 +510,7 @@ func decode(dst []float64, b []byte, dt rt.DataType) []float64 {
 // finishServedReference freezes the reference of every feature that was
 // learning from served rows, and persists it.
 func (a *model) finishServedReference(v *version) {
+	v.flush() // staged rows belong to the reference
 	for i := range v.features {
 		if !v.features[i].ready {
 			v.features[i].setReady()
@@ -528,6 +532,9 @@ func (a *model) finishServedReference(v *version) {
 }
 
 func (a *model) resetWindow(v *version) {
+	// A feature still learning its reference stages into it: count those
+	// before the window's counts are cleared.
+	v.flush()
 	for i := range v.features {
 		v.features[i].cur.clear()
 	}
@@ -555,6 +562,7 @@ func (a *model) closeByTime() {
 // closeWindow compares the current window with the reference, updates
 // the alarms, and starts the next window.
 func (a *model) closeWindow(v *version) {
+	v.flush()
 	res := &windowResult{ID: v.window, Start: v.winStart, End: a.now, Rows: v.winRows}
 	if v.latency.n > 0 {
 		res.LatencyP50 = time.Duration(v.latency.quantile(0.5) * float64(time.Microsecond))

@@ -3,7 +3,6 @@ package monitor
 import (
 	"math"
 	"slices"
-	"unsafe"
 )
 
 // feature is one monitored quantity of a version. sink is where values
@@ -33,65 +32,6 @@ type feature struct {
 	fixed       bool      // the transform is learnt
 	pending     []float64 // raw values seen before it was
 }
-
-// addRow adds one row of values to feats, one each, in two passes: the
-// positions first, then the counts. Each count is an increment of a line
-// that was last touched a drain ago, usually a cache miss; issued back to
-// back, with nothing depending on them, a row's misses overlap, where one
-// value's arithmetic between each kept a few at a time in flight.
-//
-// Between the passes every count's line is prefetched: an increment
-// waiting for its line holds a place in the processor's reorder window,
-// so only about ten are in flight at once, where prefetches retire at
-// once and the row's misses all overlap. In a serving gateway, whose other
-// work leaves the counts far out of cache, the monitor's share of the core
-// went from 3.88% to 3.58% (bench/monitor-profile.sh, medians of seven
-// runs a build, alternated); in BenchmarkAggregateCold, whose misses are
-// short (the counts stay in L3), the prefetches cost about 40 ns a sample.
-func addRow(feats []feature, row []float64) {
-	var ps [rowChunk]int
-	var lines [rowChunk]unsafe.Pointer
-	feats = feats[:len(row)]
-	for len(row) > 0 {
-		n := min(len(row), rowChunk)
-		fs, xs := feats[:n], row[:n]
-		k := 0
-		for j := range fs {
-			f := &fs[j]
-			if !f.fixed {
-				ps[j] = pendingValue
-				continue
-			}
-			p := f.sink.g.position((xs[j] - f.center) * f.inv)
-			ps[j] = p
-			if p >= 0 {
-				lines[k] = unsafe.Pointer(&f.sink.cnt[p])
-				k++
-			}
-		}
-		prefetchEach(&lines[0], k)
-		for j := range fs {
-			switch p := ps[j]; {
-			case p >= 0:
-				fs[j].sink.count(p)
-			case p == pendingValue:
-				fs[j].add(xs[j])
-			default:
-				fs[j].sink.nonFinite++
-			}
-		}
-		feats, row = feats[n:], row[n:]
-	}
-}
-
-// rowChunk is how many of a row's positions addRow computes before it
-// counts them: a stack array, and more misses than the processor keeps in
-// flight.
-const rowChunk = 64
-
-// pendingValue marks a value addRow leaves to add, whose feature has no
-// transform yet.
-const pendingValue = -2
 
 // transformRows is how many reference values fix a feature's transform.
 const transformRows = 256

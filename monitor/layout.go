@@ -151,6 +151,11 @@ func (v *version) layout(spec VersionSpec, task string, specIndex func(name stri
 			v.tabularTensors = append(v.tabularTensors, tabularTensor{t.Name, f.width})
 		}
 		v.folds = append(v.folds, f)
+		var st stage
+		if f.kind != foldChannels {
+			st = newStage(f.width)
+		}
+		v.stages = append(v.stages, st)
 	}
 	for _, t := range spec.Inputs {
 		add(t, false)

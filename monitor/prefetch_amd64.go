@@ -10,9 +10,3 @@ import "unsafe"
 //
 //go:noescape
 func prefetchLines(p unsafe.Pointer, n int)
-
-// prefetchEach asks for the line of each of the n addresses at ps, as
-// prefetchLines does for a run of lines.
-//
-//go:noescape
-func prefetchEach(ps *unsafe.Pointer, n int)

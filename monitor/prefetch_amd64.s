@@ -13,18 +13,3 @@ loop:
 	JNZ loop
 done:
 	RET
-
-// func prefetchEach(ps *unsafe.Pointer, n int)
-TEXT ·prefetchEach(SB), NOSPLIT, $0-16
-	MOVQ ps+0(FP), AX
-	MOVQ n+8(FP), CX
-	TESTQ CX, CX
-	JLE done
-loop:
-	MOVQ (AX), DX
-	PREFETCHT0 (DX)
-	ADDQ $8, AX
-	DECQ CX
-	JNZ loop
-done:
-	RET

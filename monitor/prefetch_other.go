@@ -7,5 +7,3 @@ import "unsafe"
 // prefetchLines is a no-op where there is no prefetch instruction
 // wrapped: the ring only loses its head start on cold slots.
 func prefetchLines(unsafe.Pointer, int) {}
-
-func prefetchEach(*unsafe.Pointer, int) {}

@@ -246,20 +246,48 @@ func (s *sketch) add(v float64) {
 }
 
 // position is v's position in a sketch's counts, or -1 for NaN and the
-// infinities, which have none. It is zeroPos plus or minus the bucket,
-// the sign bit choosing which by arithmetic, so the common case has one
-// branch, which standardized data almost always takes.
+// infinities, which have none (see positions).
 func (g *grid) position(v float64) int {
-	b := math.Float64bits(v)
-	a := math.Float64frombits(b &^ (1 << 63))
-	if a >= zeroBelow && a <= math.MaxFloat64 {
-		k := g.slot(a) + 1
-		return g.zeroPos + k - 2*int(b>>63)*k
+	var p [1]int32
+	x := [1]float64{v}
+	g.positions(p[:], x[:], 1, 0, 1)
+	return int(p[0])
+}
+
+// positions sets ps[i] to the position of (xs[i*stride] - center) * inv
+// in a sketch's counts, or to -1 for NaN and the infinities, which have
+// none: zeroPos plus or minus the magnitude's slot, the sign bit choosing
+// which by arithmetic. A loop over a column rather than a call a value:
+// around a call Go saves every live register, which cost more than the
+// lookup itself (the stage's counting loop spent more on the spills and
+// reloads around position than in it).
+func (g *grid) positions(ps []int32, xs []float64, stride int, center, inv float64) {
+	cells, cell0 := g.cells, g.cell0
+	top, zero := int32(len(g.values)-1), int32(g.zeroPos)
+	// Magnitudes compare as their bits do: zeroBelow's, and the largest
+	// finite float's, above which lie the infinities and NaN.
+	const maxFinite = 0x7fefffffffffffff
+	zeroBits := math.Float64bits(zeroBelow)
+	for i := range ps {
+		b := math.Float64bits((xs[i*stride] - center) * inv)
+		a := b &^ (1 << 63)
+		var p int32
+		switch {
+		case a >= zeroBits && a <= maxFinite:
+			k := top
+			if c := a>>cellShift - cell0; c < uint64(len(cells)) {
+				e := cells[c]
+				k = int32(e>>cellSplitBits) + int32(((e&cellSplitMask)-1-(a&(1<<cellShift-1)))>>63)
+			}
+			k++
+			p = zero + k - 2*int32(b>>63)*k
+		case a < zeroBits:
+			p = zero
+		default:
+			p = -1
+		}
+		ps[i] = p
 	}
-	if a < zeroBelow {
-		return g.zeroPos
-	}
-	return -1
 }
 
 // count adds one to position p, which position gave.
