@@ -250,26 +250,27 @@ func (s *sketch) add(v float64) {
 func (g *grid) position(v float64) int {
 	var p [1]int32
 	x := [1]float64{v}
-	g.positions(p[:], x[:], 1, 0, 1)
+	positions(g, p[:], x[:], 0, 1)
 	return int(p[0])
 }
 
-// positions sets ps[i] to the position of (xs[i*stride] - center) * inv
-// in a sketch's counts, or to -1 for NaN and the infinities, which have
+// positions sets ps[i] to the position of (xs[i] - center) * inv in a
+// sketch's counts, or to -1 for NaN and the infinities, which have
 // none: zeroPos plus or minus the magnitude's slot, the sign bit choosing
 // which by arithmetic. A loop over a column rather than a call a value:
 // around a call Go saves every live register, which cost more than the
 // lookup itself (the stage's counting loop spent more on the spills and
 // reloads around position than in it).
-func (g *grid) positions(ps []int32, xs []float64, stride int, center, inv float64) {
+func positions[T float32 | float64](g *grid, ps []int32, xs []T, center, inv float64) {
 	cells, cell0 := g.cells, g.cell0
 	top, zero := int32(len(g.values)-1), int32(g.zeroPos)
 	// Magnitudes compare as their bits do: zeroBelow's, and the largest
 	// finite float's, above which lie the infinities and NaN.
 	const maxFinite = 0x7fefffffffffffff
 	zeroBits := math.Float64bits(zeroBelow)
+	xs = xs[:len(ps)]
 	for i := range ps {
-		b := math.Float64bits((xs[i*stride] - center) * inv)
+		b := math.Float64bits((float64(xs[i]) - center) * inv)
 		a := b &^ (1 << 63)
 		var p int32
 		switch {

@@ -7,7 +7,8 @@ import (
 	"testing"
 )
 
-// Staged rows count what adding each value alone counts: through the
+// Staged rows count what adding each value alone counts (values a float32
+// holds, as the stage keeps them): through the
 // transform's learning (values pending), rows added one and several at a
 // time across the stage's fills, the switch from reference to window,
 // with zeros, negatives, NaN and infinities among them.
@@ -20,8 +21,8 @@ func TestStage(t *testing.T) {
 		staged[j], alone[j] = newFeature(g, "x", false), newFeature(g, "x", false)
 	}
 	st := newStage(width)
-	if len(st.vals) != 32*width {
-		t.Fatalf("stage of %d values, want 32 rows", len(st.vals))
+	if len(st.cols) != 32*width {
+		t.Fatalf("stage of %d values, want 32 rows", len(st.cols))
 	}
 	rows := make([]float64, 3*width)
 	for i := 0; i < 3*transformRows; {
@@ -40,7 +41,7 @@ func TestStage(t *testing.T) {
 			case 1:
 				rows[j] = [...]float64{math.NaN(), math.Inf(1), math.Inf(-1)}[r.IntN(3)]
 			default:
-				rows[j] = r.NormFloat64()*float64(j%width+1) - float64(j%width)
+				rows[j] = float64(float32(r.NormFloat64()*float64(j%width+1) - float64(j%width)))
 			}
 		}
 		st.add(staged, rows[:k*width])
@@ -66,7 +67,7 @@ func TestStage(t *testing.T) {
 // A fold wider than a stage stages a row at a time.
 func TestStageWide(t *testing.T) {
 	st := newStage(stageValues + 1)
-	if len(st.vals) != stageValues+1 {
-		t.Fatalf("stage of %d values, want one row", len(st.vals))
+	if len(st.cols) != stageValues+1 {
+		t.Fatalf("stage of %d values, want one row", len(st.cols))
 	}
 }
