@@ -46,8 +46,9 @@ type version struct {
 	scratch []float64
 	// latency sketches the current window's request latencies, in
 	// microseconds (raw, not standardized: relative error is what
-	// latency wants).
-	latency *sketch
+	// latency wants); latencies stages them, as a stage does rows.
+	latency   *sketch
+	latencies []float32
 
 	// folded counts samples; sampled and openRows publish it and
 	// winRows to Drift once per drained batch rather than per sample.
@@ -339,7 +340,7 @@ func (a *model) fold(s *slot, meta []slotTensor, data []byte) {
 	v := a.versions[s.version]
 	v.folded++
 	if s.latency > 0 {
-		v.latency.add(float64(s.latency) / float64(time.Microsecond))
+		v.stageLatency(float32(float64(s.latency) / float64(time.Microsecond)))
 	}
 	rows := 0
 	predicted, havePred := 0.0, false
@@ -349,7 +350,17 @@ func (a *model) fold(s *slot, meta []slotTensor, data []byte) {
 		if st.n == 0 {
 			continue
 		}
-		vals := decode(v.scratch, data[st.off:st.off+st.n], st.dtype)
+		raw := data[st.off : st.off+st.n]
+		if f.kind == foldColumns && st.dtype == rt.FP32 && fi != v.predFold {
+			// The usual input: staged from its bytes, not decoded first.
+			r := len(raw) / (4 * f.width)
+			v.stages[fi].addFP32(v.features[f.first:f.first+f.width], raw[:4*r*f.width])
+			if rows == 0 {
+				rows = r
+			}
+			continue
+		}
+		vals := decode(v.scratch, raw, st.dtype)
 		var r int
 		switch f.kind {
 		case foldColumns, foldClasses:

@@ -163,6 +163,7 @@ func (m *Monitor) newModel(name string, cfg Config, specs []VersionSpec) (*model
 		}
 		v.scratch = make([]float64, 0, maxRegion)
 		v.latency = newSketch(m.grid)
+		v.latencies = make([]float32, 0, latencyStage)
 		path, err := findReference(vs.Dir)
 		if err != nil {
 			return nil, err

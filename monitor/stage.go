@@ -1,6 +1,10 @@
 package monitor
 
-import goruntime "runtime"
+import (
+	"encoding/binary"
+	"math"
+	goruntime "runtime"
+)
 
 // A fold's rows are staged, copied as they come into a buffer of the
 // fold's own, and counted into the sketches a column at a time when the
@@ -61,6 +65,23 @@ func (st *stage) add(feats []feature, rows []float64) {
 			col[j*st.capRows] = float32(x)
 		}
 		rows = rows[w:]
+		st.rows++
+		if st.rows == st.capRows {
+			st.count(feats)
+		}
+	}
+}
+
+// addFP32 stages rows of little-endian float32s (len(raw) a multiple of
+// 4*width), as add does decoded ones.
+func (st *stage) addFP32(feats []feature, raw []byte) {
+	w := st.width
+	for len(raw) >= 4*w {
+		col := st.cols[st.rows:]
+		for j := range w {
+			col[j*st.capRows] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*j:]))
+		}
+		raw = raw[4*w:]
 		st.rows++
 		if st.rows == st.capRows {
 			st.count(feats)
@@ -131,8 +152,24 @@ func (s *sketch) addColumn(xs []float32, center, inv float64) {
 // them: a stack array.
 const positionChunk = 128
 
-// flush counts every fold's staged rows.
+// latencyStage is how many latencies a version stages.
+const latencyStage = 1024
+
+// stageLatency stages one request latency, in microseconds.
+func (v *version) stageLatency(us float32) {
+	v.latencies = append(v.latencies, us)
+	if len(v.latencies) == cap(v.latencies) {
+		v.latency.addColumn(v.latencies, 0, 1)
+		v.latencies = v.latencies[:0]
+	}
+}
+
+// flush counts every fold's staged rows and the staged latencies.
 func (v *version) flush() {
+	if len(v.latencies) > 0 {
+		v.latency.addColumn(v.latencies, 0, 1)
+		v.latencies = v.latencies[:0]
+	}
 	for i := range v.stages {
 		st := &v.stages[i]
 		if st.rows > 0 {

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -69,5 +70,40 @@ func TestStageWide(t *testing.T) {
 	st := newStage(stageValues + 1)
 	if len(st.cols) != stageValues+1 {
 		t.Fatalf("stage of %d values, want one row", len(st.cols))
+	}
+}
+
+// Rows staged from their float32 bytes count what the same rows staged
+// decoded count.
+func TestStageFP32(t *testing.T) {
+	g := newGrid()
+	r := rand.New(rand.NewPCG(32, 32))
+	const width = 7
+	fromBytes, decoded := make([]feature, width), make([]feature, width)
+	for j := range width {
+		fromBytes[j], decoded[j] = newFeature(g, "x", false), newFeature(g, "x", false)
+	}
+	a, b := newStage(width), newStage(width)
+	row := make([]float64, width)
+	raw := make([]byte, 4*width)
+	for range 3 * stageValues / width {
+		for j := range row {
+			x := float32(r.NormFloat64()*3 + 1)
+			if r.IntN(50) == 0 {
+				x = float32(math.Inf(-1))
+			}
+			row[j] = float64(x)
+			binary.LittleEndian.PutUint32(raw[4*j:], math.Float32bits(x))
+		}
+		a.addFP32(fromBytes, raw)
+		b.add(decoded, row)
+	}
+	a.count(fromBytes)
+	b.count(decoded)
+	for j := range width {
+		x, y := fromBytes[j].ref, decoded[j].ref
+		if !slices.Equal(x.cnt, y.cnt) || x.n != y.n || x.nonFinite != y.nonFinite || x.n == 0 {
+			t.Fatalf("feature %d: from bytes n=%v nonFinite=%v, decoded n=%v nonFinite=%v", j, x.n, x.nonFinite, y.n, y.nonFinite)
+		}
 	}
 }
