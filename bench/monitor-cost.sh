@@ -16,10 +16,11 @@
 #   ROUNDS=7 DURATION=5s RATE=4000 bash bench/monitor-cost.sh
 #   RATE=0 ROUNDS=15 DURATION=2s bash bench/monitor-cost.sh   (throughput only)
 #   MONITOR="buffer_size=1024 window_size=5000" bash bench/monitor-cost.sh
+#   BIN=/tmp/other/bin/infergate bash bench/monitor-cost.sh   (another build, both gateways)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5} DURATION=${DURATION:-4s} RATE=${RATE:-4000}
-SERVER_CPU=${SERVER_CPU:-0} LOAD_CPU=${LOAD_CPU:-1}
+SERVER_CPU=${SERVER_CPU:-0} LOAD_CPU=${LOAD_CPU:-1} BIN=${BIN:-bin/infergate}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
 go build -o bin/infergate ./cmd/infergate
 . bench/fraud-common.sh
@@ -28,7 +29,7 @@ TMP=$(mktemp -d)
 fraud_repos "$TMP"
 
 # Gateway a samples every request, b does not monitor.
-start_pair bin/infergate "$TMP/on" bin/infergate "$TMP/off"
+start_pair "$BIN" "$TMP/on" "$BIN" "$TMP/off"
 warm_up
 for r in $(seq "$ROUNDS"); do
   # Odd rounds measure the monitored gateway first, even rounds second, so
