@@ -12,17 +12,18 @@ import (
 // lines of its feature's transform, of its sketch's header, of the bucket
 // table and of its count, each last touched a drain ago: in a serving
 // gateway, whose other work evicts them between drains, the fraud model's
-// 32 values a sample cost about 400 ns (bench/monitor-profile.sh), ten
+// 32 values a sample cost 450-530 ns (bench/monitor-profile.sh), several
 // times what the same arithmetic costs with its lines at hand. Staged, a
 // sample is a copy into lines written in order; a column is then counted
 // with its feature's transform in registers and its counts and the bucket
-// table in the nearest cache, for every value of it at once.
-// BenchmarkAggregate, alternated with the build before (4aebffe) on a
-// slow minute: 605 to 464 ns a sample; BenchmarkAggregateCold 676 to 541.
+// table in the nearest cache, for every value of it at once: 266-288 ns a
+// sample in the same profile; BenchmarkAggregate 388-423 to 288-298 ns,
+// BenchmarkAggregateCold 439-503 to 360-385 (alternated with 4aebffe).
 //
 // Counts therefore lag the rows by up to a stage: everything that reads
 // or switches a sketch (a window's close, the reference's completion, a
-// flush) counts what is staged first (version.flush).
+// flush) counts what is staged first (version.flush). A stage is 128 KB a
+// fold, whatever the model.
 
 // stageValues is how many values a stage holds, whatever its width: 128
 // KB of float32, about a window of the fraud model's 30 features, so a
@@ -40,9 +41,11 @@ const yieldValues = 4096
 // FP32, FP16 and integer inputs up to 2^24 exactly, FP64 ones rounded by
 // at most 6e-8 of their value, which moves a value to the next bucket
 // only within 6e-8 of a boundary that is itself within 1% of its
-// neighbours: not an error any statistic of the sketch can show. Half the
-// bytes of float64 halve the staging's cache misses: the column reads
-// were a third of the positions' time in the fraud gateway's profile.
+// neighbours: not an error any statistic of the sketch can show. A first
+// stage of float64 rows read each column across every row's lines, and
+// those reads' misses were a third of the positions' time in the fraud
+// gateway's profile; columns of float32 are read in order, half the
+// bytes.
 type stage struct {
 	width   int
 	capRows int       // rows a column holds
