@@ -180,8 +180,8 @@ func (c *Call) InputStrings(i int, shape []int64, blob []byte, offsets []int) {
 // JSON, which the decoder has already turned into these bytes.
 func (c *Call) InputView(i int) (dt DataType, shape []int64, data []byte) {
 	t := &c.ins[i]
-	// A view of the C descriptor's dimensions, not a copy: reading them
-	// into a Go slice of the Call's loaded two cold lines a monitored
+	// A view of the C descriptor's dimensions, not a copy: copying them
+	// into a slice of the Call's own touched two cold lines a monitored
 	// request (a fifth of tapRequest in the fraud gateway's profile).
 	// int64_t is int64, and the descriptor lives as long as the Call.
 	shape = unsafe.Slice((*int64)(unsafe.Pointer(&t.shape[0])), int(t.rank))
