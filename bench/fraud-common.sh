@@ -92,3 +92,30 @@ wrk_round() {
   awk '/Requests\/sec/ {printf "%d\n", $2}' "$TMP/wrk.out" >> "$TMP/$1.rps"
   awk -v c=$((c1 - c0)) '/requests in/ {printf "%.2f\n", c / $1 / 1000}' "$TMP/wrk.out" >> "$TMP/$1.cpu"
 }
+
+# latency_round S: one $DURATION run of infergate bench at $RATE req/s from
+# $LOAD_CPU against gateway S, its JSON report in $TMP/h.json.
+latency_round() {
+  taskset -c "$LOAD_CPU" bin/infergate bench -url "http://127.0.0.1:$(port "$1")" -model fraud -input "$TMP/bodies" \
+    -rate "$RATE" -duration "$DURATION" -warmup 500ms -metrics-url off -format json -quiet > "$TMP/h.json"
+}
+
+# alternate ROUNDS MEASURE: calls MEASURE a and MEASURE b in each of ROUNDS
+# rounds, a first in odd rounds and b first in even ones, so that neither
+# always runs on the heels of the other.
+alternate() {
+  local r s order
+  for r in $(seq "$1"); do
+    order="a b"
+    [ $((r % 2)) = 0 ] && order="b a"
+    for s in $order; do "$2" "$s"; done
+  done
+}
+
+# ratios X Y: the per-round ratios of gateway X's req/s and CPU per request
+# to gateway Y's (from wrk_round), one a line, in $TMP/ratio and
+# $TMP/cratio.
+ratios() {
+  paste "$TMP/$1.rps" "$TMP/$2.rps" | awk '{printf "%.4f\n", $1/$2}' > "$TMP/ratio"
+  paste "$TMP/$1.cpu" "$TMP/$2.cpu" | awk '{printf "%.4f\n", $1/$2}' > "$TMP/cratio"
+}

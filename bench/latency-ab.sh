@@ -22,18 +22,15 @@ TMP=$(mktemp -d)
 fraud_repos "$TMP"
 start_pair "$A_BIN" "$TMP/$A_MONITOR" "$B_BIN" "$TMP/$B_MONITOR"
 
-for r in $(seq "$ROUNDS"); do
-  ports="9500 9520"
-  [ $((r % 2)) = 0 ] && ports="9520 9500"
-  for p in $ports; do
-    taskset -c "$LOAD_CPU" bin/infergate bench -url http://127.0.0.1:$p -model fraud -input "$TMP/bodies" \
-      -rate "$RATE" -duration "$DURATION" -warmup 500ms -metrics-url off -format json -quiet > "$TMP/h.json"
-    python3 -c 'import json,sys; l=json.load(open(sys.argv[1]))["run"]["latency"]; print(sys.argv[2], l["p50_ns"]//1000, l["p90_ns"]//1000, l["p99_ns"]//1000)' "$TMP/h.json" $p
-  done
-done > "$TMP/res"
-for p in 9500 9520; do
+# measure S: gateway S's p50, p90 and p99 at RATE, a line "S p50 p90 p99".
+measure() {
+  latency_round "$1"
+  python3 -c 'import json,sys; l=json.load(open(sys.argv[1]))["run"]["latency"]; print(sys.argv[2], l["p50_ns"]//1000, l["p90_ns"]//1000, l["p99_ns"]//1000)' "$TMP/h.json" "$1"
+}
+alternate "$ROUNDS" measure > "$TMP/res"
+for p in a b; do
   name="A ($A_BIN, monitoring $A_MONITOR)"
-  [ $p = 9520 ] && name="B ($B_BIN, monitoring $B_MONITOR)"
+  [ $p = b ] && name="B ($B_BIN, monitoring $B_MONITOR)"
   printf '%s at %s req/s, µs: p50 %s  p90 %s  p99 %s   (p99 by round: %s)\n' "$name" "$RATE" \
     "$(awk -v p=$p '$1==p {print $2}' "$TMP/res" | median)" "$(awk -v p=$p '$1==p {print $3}' "$TMP/res" | median)" \
     "$(awk -v p=$p '$1==p {print $4}' "$TMP/res" | median)" "$(awk -v p=$p '$1==p {printf "%s ", $4}' "$TMP/res")"

@@ -31,19 +31,15 @@ fraud_repos "$TMP"
 # Gateway a samples every request, b does not monitor.
 start_pair "$BIN" "$TMP/on" "$BIN" "$TMP/off"
 warm_up
-for r in $(seq "$ROUNDS"); do
-  # Odd rounds measure the monitored gateway first, even rounds second, so
-  # neither always runs on the heels of the other.
-  order="a b"
-  [ $((r % 2)) = 0 ] && order="b a"
-  for s in $order; do
-    wrk_round $s
-    [ "$RATE" = 0 ] && continue
-    taskset -c "$LOAD_CPU" bin/infergate bench -url http://127.0.0.1:$(port $s) -model fraud -input "$TMP/bodies" \
-      -rate "$RATE" -duration "$DURATION" -warmup 500ms -metrics-url off -format json -quiet > "$TMP/h.json"
-    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["run"]["latency"]["p99_ns"]//1000)' "$TMP/h.json" >> "$TMP/$s.p99"
-  done
-done
+# measure S: throughput and CPU per request of gateway S, then its p99 at
+# RATE unless RATE is 0.
+measure() {
+  wrk_round "$1"
+  [ "$RATE" = 0 ] && return
+  latency_round "$1"
+  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["run"]["latency"]["p99_ns"]//1000)' "$TMP/h.json" >> "$TMP/$1.p99"
+}
+alternate "$ROUNDS" measure
 sampled=$(curl -s http://127.0.0.1:9502/metrics | awk '/^infergate_monitor_sampled_total/ {s+=$2} END {print s+0}')
 dropped=$(curl -s http://127.0.0.1:9502/metrics | awk '/^infergate_monitor_dropped_total/ {s+=$2} END {print s+0}')
 name() { [ "$1" = a ] && echo on || echo off; }
@@ -55,8 +51,7 @@ done
 for s in a b; do
   printf 'monitoring %-3s  server CPU µs per request: %-30s median %s\n' "$(name $s)" "$(tr '\n' ' ' < "$TMP/$s.cpu")" "$(median < "$TMP/$s.cpu")"
 done
-paste "$TMP/a.rps" "$TMP/b.rps" | awk '{printf "%.4f\n", $1/$2}' > "$TMP/ratio"
-paste "$TMP/a.cpu" "$TMP/b.cpu" | awk '{printf "%.4f\n", $1/$2}' > "$TMP/cratio"
+ratios a b
 printf 'per-round throughput on/off: %s\n' "$(tr '\n' ' ' < "$TMP/ratio")"
 printf 'per-round CPU per request on/off: %s\n' "$(tr '\n' ' ' < "$TMP/cratio")"
 awk -v r="$(median < "$TMP/cratio")" 'BEGIN {printf "sampling every request: server CPU per request %+.1f%% (median of per-round ratios)\n", 100*(r-1)}'

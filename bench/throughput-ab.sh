@@ -33,19 +33,12 @@ if [ -n "${B_SET:-}" ]; then
 fi
 start_pair "$A_BIN" "$TMP/$A_MONITOR" "$B_BIN" "$B_REPO"
 warm_up
-for r in $(seq "$ROUNDS"); do
-  order="a b"
-  [ $((r % 2)) = 0 ] && order="b a"
-  for s in $order; do
-    wrk_round $s
-  done
-done
+alternate "$ROUNDS" wrk_round
 for s in a b; do
   printf '%s  req/s at 64 conns: %-40s median %s\n' "$s" "$(tr '\n' ' ' < "$TMP/$s.rps")" "$(median < "$TMP/$s.rps")"
   printf '%s  server CPU µs per request: %-30s median %s\n' "$s" "$(tr '\n' ' ' < "$TMP/$s.cpu")" "$(median < "$TMP/$s.cpu")"
 done
-paste "$TMP/b.rps" "$TMP/a.rps" | awk '{printf "%.4f\n", $1/$2}' > "$TMP/ratio"
-paste "$TMP/b.cpu" "$TMP/a.cpu" | awk '{printf "%.4f\n", $1/$2}' > "$TMP/cratio"
+ratios b a
 printf 'per-round throughput B/A: %s\n' "$(tr '\n' ' ' < "$TMP/ratio")"
 printf 'per-round CPU per request B/A: %s\n' "$(tr '\n' ' ' < "$TMP/cratio")"
 awk -v r="$(median < "$TMP/ratio")" -v c="$(median < "$TMP/cratio")" \
