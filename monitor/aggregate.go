@@ -175,10 +175,7 @@ func (a *model) run() {
 	park := time.NewTicker(tick)
 	defer nap.Stop()
 	defer park.Stop()
-	slots := 0
-	for _, r := range a.tap.stripes {
-		slots += len(r.slots)
-	}
+	slots := a.tap.Capacity()
 	idle := 0
 	// found counts the samples drained since the last nap, which lasted
 	// napped.

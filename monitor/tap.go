@@ -280,6 +280,15 @@ func fittingRows(x *Tensor, max int) int {
 	return max / rowBytes
 }
 
+// Capacity is the number of ring slots, over all stripes.
+func (t *Tap) Capacity() int {
+	n := 0
+	for _, r := range t.stripes {
+		n += len(r.slots)
+	}
+	return n
+}
+
 // Dropped returns the samples dropped so far, by reason.
 func (t *Tap) Dropped() (full, tooLarge, invalid uint64) {
 	return t.drops[dropFull].Load(), t.drops[dropTooLarge].Load(), t.drops[dropInvalid].Load()
