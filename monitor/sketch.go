@@ -76,6 +76,9 @@ type grid struct {
 	// zeroBelow's cell number.
 	cells []uint64
 	cell0 uint64
+	// lanes are the table and its bounds as positions32's vector kernel
+	// reads them.
+	lanes laneConsts
 }
 
 func newGrid() *grid {
@@ -104,6 +107,7 @@ func newGrid() *grid {
 		g.dn[p] = g.pv[p+1] - g.pv[p]
 	}
 	g.buildCells()
+	g.lanes.init(g)
 	return g
 }
 

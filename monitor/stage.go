@@ -133,7 +133,7 @@ func (s *sketch) addColumn(xs []float32, center, inv float64) {
 	bad := 0
 	for done := 0; done < len(xs); {
 		k := min(len(xs)-done, positionChunk)
-		positions(s.g, ps[:k], xs[done:done+k], center, inv)
+		s.g.positions32(ps[:k], xs[done:done+k], center, inv)
 		for _, p := range ps[:k] {
 			if p < 0 {
 				bad++

@@ -1,0 +1,13 @@
+//go:build !amd64
+
+package monitor
+
+// laneConsts holds nothing where there is no vector kernel.
+type laneConsts struct{}
+
+func (*laneConsts) init(*grid) {}
+
+// positions32 is positions for a staged column of float32s.
+func (g *grid) positions32(ps []int32, xs []float32, center, inv float64) {
+	positions(g, ps, xs, center, inv)
+}

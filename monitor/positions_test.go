@@ -1,0 +1,56 @@
+package monitor
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestPositionsAVX2 holds the vector kernel (where the processor has it)
+// equal to the Go loop: edge values, every cell's bounds and split, and
+// random values over the whole range, with several transforms, in
+// columns of every length from 0 to 9 so that the tails run the Go loop.
+func TestPositionsAVX2(t *testing.T) {
+	g := newGrid()
+	var xs []float32
+	for _, v := range []float64{0, 1e-45, 1e-40, zeroBelow, 1e-3 * (1 - 1e-7), 1, 2, 3, 1e9, 1.0000001e9, 3e38,
+		math.MaxFloat32, math.Inf(1), math.NaN()} {
+		xs = append(xs, float32(v), -float32(v))
+	}
+	xs = append(xs, math.Float32frombits(0xffc00000)) // a negative NaN
+	for c := range g.cells {
+		lo := math.Float64frombits((g.cell0 + uint64(c)) << cellShift)
+		split := math.Float64frombits((g.cell0+uint64(c))<<cellShift + g.cells[c]&cellSplitMask)
+		for _, v := range []float64{lo, split, math.Nextafter(split, 0)} {
+			xs = append(xs, float32(v), float32(math.Nextafter(float64(float32(v)), math.Inf(1))))
+		}
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 1 << 20 {
+		xs = append(xs, math.Float32frombits(r.Uint32()))
+		xs = append(xs, float32(r.NormFloat64()*math.Exp(r.NormFloat64()*5)))
+	}
+	for _, tr := range [][2]float64{{0, 1}, {10, 1.0 / 3}, {-2.5, 7}, {1e20, 1e-19}, {0, 1e30}} {
+		want := make([]int32, len(xs))
+		got := make([]int32, len(xs))
+		positions(g, want, xs, tr[0], tr[1])
+		g.positions32(got, xs, tr[0], tr[1])
+		for i := range xs {
+			if got[i] != want[i] {
+				t.Fatalf("transform %v, value %g (bits %#x): position %d, the Go loop says %d", tr, xs[i], math.Float32bits(xs[i]), got[i], want[i])
+			}
+		}
+		for n := range 10 {
+			got := make([]int32, n)
+			g.positions32(got, xs[100:100+n], tr[0], tr[1])
+			for i := range got {
+				if got[i] != want[100+i] {
+					t.Fatalf("transform %v, column of %d: value %d (%g) at %d, want %d", tr, n, i, xs[100+i], got[i], want[100+i])
+				}
+			}
+		}
+	}
+	if !hasAVX2 {
+		t.Log("no AVX2 here: the Go loop was compared with itself")
+	}
+}
