@@ -264,7 +264,12 @@ func (a *model) pending() bool {
 // 16 µs. In process (BenchmarkServeInferFraudMonitor, -cpu 1, sampling
 // every request) the handler's p99 was 52 µs when a drain ran through
 // without yielding, 28-40 with batches of 64 and 19-25 with 32, at the
-// same time per request.
+// same time per request. Over HTTP the yield lets in only goroutines
+// already runnable: the scheduler takes the global queue, where Gosched
+// puts the aggregator, before it polls the network, so requests whose
+// sockets became readable wait for the whole drain. Sleeping a
+// microsecond instead, which makes it poll, measured the same at 64
+// connections (throughput +0.2%, bench/README.md, fifth session).
 const drainBatch = 32
 
 // drain folds up to 1024 samples from every stripe and returns how many.
