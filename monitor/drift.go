@@ -182,6 +182,12 @@ func compareNumeric(d *FeatureDrift, r *refSummary, cur *sketch, tests int, th t
 		if j < len(r.edges) {
 			end = r.edges[j] + 1 - r.ref.lo
 		}
+		if n, s, dw, dk := cdfGaps(cdf[i:end], steps[i:end], cc[i:end], sc, inc, nc); n > 0 {
+			i, sc, w = i+n, s, w+dw
+			if dk > ks {
+				ks = dk
+			}
+		}
 		for ; i+1 < end; i += 2 {
 			sc += int64(cc[i])
 			g0 := math.Abs(cdf[i] - float64(sc)*inc)

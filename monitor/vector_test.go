@@ -54,3 +54,54 @@ func TestPositionsAVX2(t *testing.T) {
 		t.Log("no AVX2 here: the Go loop was compared with itself")
 	}
 }
+
+// TestCDFGaps holds compareNumeric's vector pass (where the processor has
+// it) to the Go loop's arithmetic: the same running count and KS gap to
+// the bit, Wasserstein's sum to the rounding of its order, for spans of
+// every length from 0 to 40, and counts up to a window of 2^31 (beyond,
+// the Go loop takes them all).
+func TestCDFGaps(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for trial := range 2000 {
+		n := trial % 41
+		cdf, steps, cnt := make([]float64, n), make([]float64, n), make([]uint32, n)
+		var total int64
+		for i := range n {
+			cnt[i] = uint32(r.IntN(1 << (trial % 27)))
+			if r.IntN(3) == 0 {
+				cnt[i] = 0
+			}
+			total += int64(cnt[i])
+			steps[i] = r.ExpFloat64()
+		}
+		sc0 := int64(r.IntN(1000))
+		total += sc0 + int64(r.IntN(1000))
+		acc := 0.0
+		for i := range n {
+			acc += r.Float64()
+			cdf[i] = acc
+		}
+		for i := range cdf {
+			cdf[i] /= acc + 1
+		}
+		inc := 1 / float64(total)
+		took, sc, w, ks := cdfGaps(cdf, steps, cnt, sc0, inc, float64(total))
+		want := 0
+		if hasAVX2 && total < 1<<31 {
+			want = n &^ 3
+		}
+		if took != want {
+			t.Fatalf("took %d of %d positions", took, n)
+		}
+		wantSC, wantW, wantKS := sc0, 0.0, 0.0
+		for i := range took {
+			wantSC += int64(cnt[i])
+			g := math.Abs(cdf[i] - float64(wantSC)*inc)
+			wantW += g * steps[i]
+			wantKS = max(wantKS, g)
+		}
+		if sc != wantSC || ks != wantKS || math.Abs(w-wantW) > 1e-12*max(1, wantW) {
+			t.Fatalf("%d positions: count %d, KS %v, W %v; the Go loop's %d, %v, %v", n, sc, ks, w, wantSC, wantKS, wantW)
+		}
+	}
+}
