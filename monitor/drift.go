@@ -141,7 +141,9 @@ func summarize(ref *sketch) *refSummary {
 // running count at the reference's edges, read as the pass goes.
 // BenchmarkCompareNumeric: about 850 positions in 1.4 µs, against 2.1 µs
 // when the reference's CDF was accumulated here too and 4.2 µs when one
-// loop with branches did everything.
+// loop with branches did everything; 0.9 µs where cdfGaps's vector kernel
+// takes each PSI bin's positions four at a time, leaving this loop a
+// bin's last few.
 func compareNumeric(d *FeatureDrift, r *refSummary, cur *sketch, tests int, th thresholds) {
 	nr, nc := r.n, cur.n
 	d.Reference, d.Current = nr, nc
