@@ -306,3 +306,30 @@ func BenchmarkAddColumn(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(xs)), "ns/value")
 }
+
+// BenchmarkPositions is the positions of the same column alone: the Go
+// loop, and positions32, which takes the vector kernel where the
+// processor has AVX2.
+func BenchmarkPositions(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	xs := make([]float32, 1024)
+	for i := range xs {
+		xs[i] = float32(r.NormFloat64()*3 + 10)
+	}
+	ps := make([]int32, len(xs))
+	g := newGrid()
+	for _, k := range []struct {
+		name string
+		run  func()
+	}{
+		{"go", func() { positions(g, ps, xs, 10, 1.0/3) }},
+		{"positions32", func() { g.positions32(ps, xs, 10, 1.0/3) }},
+	} {
+		b.Run(k.name, func(b *testing.B) {
+			for b.Loop() {
+				k.run()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(xs)), "ns/value")
+		})
+	}
+}

@@ -14,20 +14,22 @@ import (
 // EPYC the positions of a column cost 1.3 ns a value against 3.1 for the
 // Go loop, BenchmarkAddColumn (positions and counts) 2.2-2.4 ns against
 // 4.3, and BenchmarkAggregate 236-243 ns a fraud sample against 300-354
-// (alternated with the Go loop's build). Go's compiler does not
+// (alternated with the Go loop's build; BenchmarkPositions has the first
+// pair side by side). Go's compiler does not
 // vectorize, and its SIMD package is still an experiment behind
 // GOEXPERIMENT, so this is assembly.
 
 // hasAVX2 is read once: the processor does not change under a process.
 var hasAVX2 = cpu.X86.HasAVX2
 
-// laneConsts are positionsAVX2's constants, laid out as it reads them:
-// those it takes from memory repeated for four lanes, those it
-// broadcasts once, then the cell table.
+// laneConsts are positionsAVX2's constants: those it takes from memory
+// repeated for four lanes, those it broadcasts once, then the cell table.
+// The assembly finds the fields by the offsets go_asm.h gives them, so
+// they may move.
 type laneConsts struct {
-	cell0, ncells, one, mask47, low46, top, zero [4]uint64 // 0, 32, ..., 192
-	zeroM1, maxFinite, abs                       uint64    // 224, 232, 240
-	cells                                        *uint64   // 248
+	cell0, ncells, one, splitMask, offsetMask, top, zero [4]uint64
+	zeroM1, maxFinite, abs                               uint64
+	cells                                                *uint64
 }
 
 func (k *laneConsts) init(g *grid) {
@@ -35,13 +37,13 @@ func (k *laneConsts) init(g *grid) {
 		k.cell0[i] = g.cell0
 		k.ncells[i] = uint64(len(g.cells))
 		k.one[i] = 1
-		k.mask47[i] = cellSplitMask
-		k.low46[i] = 1<<cellShift - 1
+		k.splitMask[i] = cellSplitMask
+		k.offsetMask[i] = 1<<cellShift - 1
 		k.top[i] = uint64(len(g.values) - 1)
 		k.zero[i] = uint64(g.zeroPos)
 	}
 	k.zeroM1 = math.Float64bits(zeroBelow) - 1
-	k.maxFinite = 0x7fefffffffffffff
+	k.maxFinite = maxFiniteBits
 	k.abs = 1<<63 - 1
 	k.cells = &g.cells[0]
 }

@@ -259,6 +259,10 @@ func (g *grid) position(v float64) int {
 	return int(p[0])
 }
 
+// maxFiniteBits are the largest finite float64's bits. Magnitudes compare
+// as their bits do, so above these lie the infinities and NaN.
+const maxFiniteBits = 0x7fefffffffffffff
+
 // positions sets ps[i] to the position of (xs[i] - center) * inv in a
 // sketch's counts, or to -1 for NaN and the infinities, which have
 // none: zeroPos plus or minus the magnitude's slot, the sign bit choosing
@@ -269,9 +273,6 @@ func (g *grid) position(v float64) int {
 func positions[T float32 | float64](g *grid, ps []int32, xs []T, center, inv float64) {
 	cells, cell0 := g.cells, g.cell0
 	top, zero := int32(len(g.values)-1), int32(g.zeroPos)
-	// Magnitudes compare as their bits do: zeroBelow's, and the largest
-	// finite float's, above which lie the infinities and NaN.
-	const maxFinite = 0x7fefffffffffffff
 	zeroBits := math.Float64bits(zeroBelow)
 	xs = xs[:len(ps)]
 	for i := range ps {
@@ -279,7 +280,7 @@ func positions[T float32 | float64](g *grid, ps []int32, xs []T, center, inv flo
 		a := b &^ (1 << 63)
 		var p int32
 		switch {
-		case a >= zeroBits && a <= maxFinite:
+		case a >= zeroBits && a <= maxFiniteBits:
 			k := top
 			if c := a>>cellShift - cell0; c < uint64(len(cells)) {
 				e := cells[c]
