@@ -51,6 +51,9 @@ type Config struct {
 	DrainDelay time.Duration
 	// Version is reported by GET /v2.
 	Version string
+	// SchedulerTick is how often a goroutine wakes while requests arrive
+	// (see schedulerTick): default 1 ms, negative for none.
+	SchedulerTick time.Duration
 	// Monitor, when set, watches the models whose config.yaml has a
 	// `monitor:` section with a sample_rate, takes their labels on
 	// POST /v2/models/{m}/feedback and reports drift on the metrics
@@ -83,6 +86,9 @@ func (c *Config) setDefaults() {
 	if c.Version == "" {
 		c.Version = "dev"
 	}
+	if c.SchedulerTick == 0 {
+		c.SchedulerTick = time.Millisecond
+	}
 }
 
 // Server serves one model repository over OIP v2 REST.
@@ -101,6 +107,7 @@ type Server struct {
 	// one map, so a request pays for one lookup.
 	versions       map[*runtime.Version]*servedVersion
 	ids            *requestIDs
+	tick           *schedulerTick // nil when off, or before Start
 	serverMetadata []byte
 	bodies         sync.Pool
 	parsers        sync.Pool
@@ -184,6 +191,10 @@ func (s *Server) Start() error {
 		s.metricsLn = mln
 		s.serve(s.metrics, mln)
 	}
+	if s.cfg.SchedulerTick > 0 {
+		s.tick = newSchedulerTick(s.cfg.SchedulerTick)
+		go s.tick.run()
+	}
 	s.serve(s.http, ln)
 	return nil
 }
@@ -226,7 +237,18 @@ func (s *Server) Stop(ctx context.Context) error {
 		if s.metricsLn != nil {
 			err = errors.Join(err, s.metrics.ShutdownWithContext(ctx))
 		}
+		// fasthttp closes only the listeners its Serve has registered: a
+		// Stop right after Start can come before the serving goroutine
+		// did, which would then accept forever. Closing them here makes a
+		// late Serve return at once (closing twice is harmless).
+		if s.httpLn != nil {
+			s.httpLn.Close()
+		}
+		if s.metricsLn != nil {
+			s.metricsLn.Close()
+		}
 		s.serving.Wait()
+		s.tick.close()
 	})
 	return err
 }
