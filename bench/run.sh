@@ -2,9 +2,9 @@
 # Reproduces the HTTP figures in bench/README.md: the trivial fasthttp
 # baseline, the gateway on the demo repository (batching on) and the
 # gateway with the model's batching off, all pinned to CPU 0, driven by wrk
-# pinned to CPU 1. The servers run side by side and are measured in alternating
-# rounds, so drift in the machine's speed hits both alike; the table shows
-# each round and the medians.
+# pinned to CPU 1. Each round measures the three in turn, each server alone
+# (see below), so drift in the machine's speed hits them alike; the table
+# shows each round and the medians.
 #
 #   bash bench/run.sh                       (after `make ort models build`)
 #   ROUNDS=7 DURATION=10s bash bench/run.sh
@@ -29,16 +29,31 @@ mkdir -p "$TMP/unbatched/$MODEL/1"
 cp configs/models/$MODEL/1/model.onnx "$TMP/unbatched/$MODEL/1/"
 grep -v max_batch_size configs/models/$MODEL/config.yaml > "$TMP/unbatched/$MODEL/config.yaml"
 
-taskset -c "$SERVER_CPU" bin/baseline --listen 127.0.0.1:9100 & BASE=$!
-taskset -c "$SERVER_CPU" bin/infergate serve --model-repository configs/models \
-  --http-address 127.0.0.1 --http-port 9000 --metrics-port 9002 --log-level warn & GW=$!
-taskset -c "$SERVER_CPU" bin/infergate serve --model-repository "$TMP/unbatched" \
-  --http-address 127.0.0.1 --http-port 9010 --metrics-port 9012 --log-level warn & GW2=$!
-trap 'kill $BASE $GW $GW2 2>/dev/null || true' EXIT
-wait_up http://127.0.0.1:9000/v2/health/ready
-wait_up http://127.0.0.1:9010/v2/health/ready
+# Each server runs alone, started for its own measurement and stopped
+# after it: two Go servers pinned to one core change each other's speed
+# (on this VM, a gateway measured beside another idle one served the MLP at
+# 19-21k req/s, beside one whose goroutine woke every millisecond at
+# 13-15k, and alone at 13-15k; bench/README.md), so side by side measures
+# the pair rather than the server.
+SRV=
+start_server() {
+  case $1 in
+  trivial) taskset -c "$SERVER_CPU" bin/baseline --listen 127.0.0.1:9100 & SRV=$! ;;
+  infergate) taskset -c "$SERVER_CPU" bin/infergate serve --model-repository configs/models \
+      --http-address 127.0.0.1 --http-port 9000 --metrics-port 9002 --log-level warn & SRV=$!
+    wait_up http://127.0.0.1:9000/v2/health/ready ;;
+  unbatched) taskset -c "$SERVER_CPU" bin/infergate serve --model-repository "$TMP/unbatched" \
+      --http-address 127.0.0.1 --http-port 9010 --metrics-port 9012 --log-level warn & SRV=$!
+    wait_up http://127.0.0.1:9010/v2/health/ready ;;
+  esac
+  sleep 0.2
+}
+stop_server() { kill "$SRV" 2>/dev/null || true; wait "$SRV" 2>/dev/null || true; SRV=; }
+trap 'stop_server' EXIT
+declare -A URL=([trivial]=http://127.0.0.1:9100/v2/models/$MODEL/infer
+  [infergate]=http://127.0.0.1:9000/v2/models/$MODEL/infer
+  [unbatched]=http://127.0.0.1:9010/v2/models/$MODEL/infer)
 
-# one NAME URL CONNS: appends "rps p50_us p99_us" to $TMP/NAME.CONNS
 one() {
   taskset -c "$LOAD_CPU" wrk -t1 -c"$3" -d"$DURATION" --latency -s "$LUA" "$2" > "$TMP/out"
   awk -v f="$TMP/$1.$3" '
@@ -46,15 +61,14 @@ one() {
     /Requests\/sec/ {rps=$2} $1=="50%" {p50=us($2)} $1=="99%" {p99=us($2)}
     END {printf "%d %.0f %.0f\n", rps, p50, p99 >> f}' "$TMP/out"
 }
-# warm both
-taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s "$LUA" http://127.0.0.1:9100/v2/models/$MODEL/infer >/dev/null
-taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s "$LUA" http://127.0.0.1:9000/v2/models/$MODEL/infer >/dev/null
-taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s "$LUA" http://127.0.0.1:9010/v2/models/$MODEL/infer >/dev/null
 for r in $(seq "$ROUNDS"); do
-  for c in 64 1; do
-    one trivial http://127.0.0.1:9100/v2/models/$MODEL/infer $c
-    one infergate http://127.0.0.1:9000/v2/models/$MODEL/infer $c
-    one unbatched http://127.0.0.1:9010/v2/models/$MODEL/infer $c
+  for s in trivial infergate unbatched; do
+    start_server $s
+    taskset -c "$LOAD_CPU" wrk -t1 -c64 -d1s -s "$LUA" "${URL[$s]}" >/dev/null  # warm-up
+    for c in 64 1; do
+      one $s "${URL[$s]}" $c
+    done
+    stop_server
   done
 done
 
