@@ -17,12 +17,27 @@ import (
 // threads around each ONNX Runtime call (0.075 futex calls a request);
 // with the tick running, 0.014 context switches, 0.006 nanosleeps and no
 // futex calls a request (`perf stat -e context-switches,syscalls:...`).
-// Throughput, gateways side by side on CPU 0 under wrk on CPU 1: the
-// fraud model with monitoring off +9.4% (15 rounds, every round ahead),
-// the MLP about 1.5x (10 rounds, every round ahead). A tick of 100 µs
+// Throughput, each gateway alone on CPU 0 under wrk on CPU 1, alternating:
+// the MLP 13.2-14.9k req/s without the tick, 17.8-19.4k with it (six
+// rounds each, every round ahead); the fraud model, whose runs are a few
+// microseconds, no change beyond noise. A tick of 100 µs
 // measured as 1 ms did, 10 ms gave +3.4%, and a timer that never fires
 // nothing: it is the periodic wake-up, not a pending timer, that helps.
 // bench/README.md has the commands.
+//
+// What changes is sysmon's state. sysmon takes a processor from a thread
+// in a system call or cgo call only when two of its passes in a row find
+// the same call, and it passes every 20 µs after it last took one, backing
+// off to 10 ms when it finds nothing. A 0.5 ms model run is therefore
+// taken over at every run once sysmon polls fast, and hardly ever once it
+// has backed off; both states sustain themselves. The nanosleep counts
+// above are the two states (about 2,600 a second against 100, sysmon's
+// 10 ms). Without the tick something keeps resetting sysmon to 20 µs: most
+// likely its wake from the deep sleep it takes while every processor is
+// idle, which a returning cgo call triggers (exitsyscall's notewakeup)
+// and which, with a timer due within a millisecond, ends by itself
+// instead. That last step is inferred from the runtime's source, not
+// measured.
 //
 // An idle gateway does not pay for it: after idleTicks ticks without a
 // request the goroutine parks until the next request wakes it.
