@@ -20,9 +20,10 @@ import (
 // Throughput, each gateway alone on CPU 0 under wrk on CPU 1, alternating:
 // the MLP 13.2-14.9k req/s without the tick, 17.8-19.4k with it (six
 // rounds each, every round ahead); the fraud model, whose runs are a few
-// microseconds, no change beyond noise. A tick of 100 µs
-// measured as 1 ms did, 10 ms gave +3.4%, and a timer that never fires
-// nothing: it is the periodic wake-up, not a pending timer, that helps.
+// microseconds, no change beyond noise. Measured side by side with an
+// unticked gateway on the fraud model (which bench/README.md shows to be a
+// biased setup), a tick of 100 µs did what 1 ms did, 10 ms less, and a
+// timer that never fires nothing: the wake-ups, not a pending timer.
 // bench/README.md has the commands.
 //
 // What changes is sysmon's state. sysmon takes a processor from a thread
