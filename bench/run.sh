@@ -7,11 +7,15 @@
 # shows each round and the medians.
 #
 #   bash bench/run.sh                       (after `make ort models build`)
-#   ROUNDS=7 DURATION=10s bash bench/run.sh
+#   ROUNDS=7 DURATION=10s WARMUP=10s bash bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-5}
+# WARMUP is each server's unmeasured load after it starts: a fresh gateway
+# serving the MLP on this VM has run at about half speed for its first
+# seconds, sometimes longer (bench/README.md, sixth session).
+WARMUP=${WARMUP:-5s}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 MODEL=${MODEL:-elementwise}
@@ -64,7 +68,7 @@ one() {
 for r in $(seq "$ROUNDS"); do
   for s in trivial infergate unbatched; do
     start_server $s
-    taskset -c "$LOAD_CPU" wrk -t1 -c64 -d1s -s "$LUA" "${URL[$s]}" >/dev/null  # warm-up
+    taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"$WARMUP" -s "$LUA" "${URL[$s]}" >/dev/null
     for c in 64 1; do
       one $s "${URL[$s]}" $c
     done
