@@ -22,6 +22,7 @@ import (
 // until SIGINT or SIGTERM, then stops in reverse order and says how long
 // each step took.
 func serve(args []string) error {
+	keepSysmonAwake()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	repoDir := fs.String("model-repository", "", "model repository: DIR/<model>/[config.yaml] and DIR/<model>/<version>/model.onnx (required)")
 	httpAddr := fs.String("http-address", "0.0.0.0", "address the HTTP and metrics listeners bind to")
