@@ -43,6 +43,19 @@ func keepSysmonAwake() {
 	if godebug != "" {
 		godebug += ","
 	}
-	env := append(os.Environ(), "GODEBUG="+godebug+sysmonSetting)
-	syscall.Exec(exe, os.Args, env) // returns only on failure
+	syscall.Exec(exe, os.Args, withGodebug(os.Environ(), godebug+sysmonSetting)) // returns only on failure
+}
+
+// withGodebug returns environ with its GODEBUG entries replaced by one.
+// Appending instead would not do: the runtime and os.Getenv read the
+// first GODEBUG in the environment, so the new process would not see the
+// setting and would execute itself again, forever.
+func withGodebug(environ []string, godebug string) []string {
+	env := make([]string, 0, len(environ)+1)
+	for _, kv := range environ {
+		if !strings.HasPrefix(kv, "GODEBUG=") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "GODEBUG="+godebug)
 }
