@@ -10,7 +10,7 @@
 # per-round ratios. ARGS adds flags to both gateways.
 #
 #   bash bench/monitor-cost-alone.sh        (after `make ort models build`)
-#   ROUNDS=21 ARGS="--scheduler-tick 0" bash bench/monitor-cost-alone.sh
+#   ROUNDS=21 bash bench/monitor-cost-alone.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-15} DURATION=${DURATION:-3s} BIN=${BIN:-bin/infergate}

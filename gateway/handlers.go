@@ -23,7 +23,6 @@ const statusClientClosed = 499
 // serveHTTP routes OIP v2 paths by hand: the set is small and fixed, and a
 // router library would cost more per request than these comparisons.
 func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
-	s.tick.touch()
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("handler panic", "path", string(ctx.Path()), "panic", p)

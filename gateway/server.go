@@ -51,9 +51,6 @@ type Config struct {
 	DrainDelay time.Duration
 	// Version is reported by GET /v2.
 	Version string
-	// SchedulerTick is how often a goroutine wakes while requests arrive
-	// (see schedulerTick): default 1 ms, negative for none.
-	SchedulerTick time.Duration
 	// Monitor, when set, watches the models whose config.yaml has a
 	// `monitor:` section with a sample_rate, takes their labels on
 	// POST /v2/models/{m}/feedback and reports drift on the metrics
@@ -86,9 +83,6 @@ func (c *Config) setDefaults() {
 	if c.Version == "" {
 		c.Version = "dev"
 	}
-	if c.SchedulerTick == 0 {
-		c.SchedulerTick = time.Millisecond
-	}
 }
 
 // Server serves one model repository over OIP v2 REST.
@@ -107,7 +101,6 @@ type Server struct {
 	// one map, so a request pays for one lookup.
 	versions       map[*runtime.Version]*servedVersion
 	ids            *requestIDs
-	tick           *schedulerTick // nil when off, or before Start
 	serverMetadata []byte
 	bodies         sync.Pool
 	parsers        sync.Pool
@@ -191,10 +184,6 @@ func (s *Server) Start() error {
 		s.metricsLn = mln
 		s.serve(s.metrics, mln)
 	}
-	if s.cfg.SchedulerTick > 0 {
-		s.tick = newSchedulerTick(s.cfg.SchedulerTick)
-		go s.tick.run()
-	}
 	s.serve(s.http, ln)
 	return nil
 }
@@ -248,7 +237,6 @@ func (s *Server) Stop(ctx context.Context) error {
 			s.metricsLn.Close()
 		}
 		s.serving.Wait()
-		s.tick.close()
 	})
 	return err
 }

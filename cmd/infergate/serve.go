@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -36,7 +35,6 @@ func serve(args []string) error {
 	maxElems := fs.Int64("max-tensor-elements", 1<<26, "largest element count of one input tensor")
 	drain := fs.Duration("drain-delay", 0, "on shutdown, how long /v2/health/ready answers 503 before listeners close")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	tick := fs.Duration("scheduler-tick", time.Millisecond, "while requests arrive, wake a goroutine this often, which on virtual machines spares the Go scheduler's thread hand-offs (bench/README.md); 0 turns it off")
 	dataDir := fs.String("data-dir", "", "where state that outlives the process is kept (drift reference profiles); empty keeps nothing")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -81,7 +79,6 @@ func serve(args []string) error {
 		DrainDelay:         *drain,
 		Version:            version,
 		Monitor:            mon,
-		SchedulerTick:      cmp.Or(*tick, -1),
 	}, router.New(repo), reg, log)
 	if err := srv.Start(); err != nil {
 		mon.Close()

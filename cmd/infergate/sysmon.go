@@ -24,6 +24,13 @@ import (
 // and 18.7k req/s; with this setting 0.008, 0.004 and none, and 24.9k
 // (`perf stat`, bench/README.md, sixth session). An idle gateway pays
 // sysmon's 10 ms passes instead of sleeping.
+//
+// That the deep sleep is the cause was read from the runtime's source and
+// confirmed by this setting, which changes nothing else that matters here.
+// A goroutine woken every millisecond while requests arrived, the first
+// remedy, kept sysmon out of deep sleep too, but only while requests
+// arrived and at the cost of its own wake-ups; with this setting it made
+// no difference (bench/README.md, seventh session) and was removed.
 const sysmonSetting = "schedtrace=2147483647"
 
 // keepSysmonAwake re-executes the process with sysmonSetting in GODEBUG,
