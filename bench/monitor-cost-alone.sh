@@ -7,13 +7,16 @@
 # (bench/README.md, sixth session), which bench/monitor-cost.sh, running
 # its two side by side, cannot rule out. Prints each round (requests and
 # CPU ns per request, monitored then not) and the medians of the
-# per-round ratios. ARGS adds flags to both gateways.
+# per-round ratios. ARGS adds flags to both gateways. With RATE, each
+# gateway is also measured at that fixed open-loop rate (infergate bench,
+# every request timed from its intended send time) for its p50 and p99.
 #
 #   bash bench/monitor-cost-alone.sh        (after `make ort models build`)
 #   ROUNDS=21 bash bench/monitor-cost-alone.sh
+#   ROUNDS=15 RATE=4000 bash bench/monitor-cost-alone.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS=${ROUNDS:-15} DURATION=${DURATION:-3s} BIN=${BIN:-bin/infergate}
+ROUNDS=${ROUNDS:-15} DURATION=${DURATION:-3s} BIN=${BIN:-bin/infergate} RATE=${RATE:-0}
 SERVER_CPU=${SERVER_CPU:-0} LOAD_CPU=${LOAD_CPU:-1} ARGS=${ARGS:-}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
 go build -o bin/infergate ./cmd/infergate
@@ -35,9 +38,22 @@ for _ in $(seq "$ROUNDS"); do
     n=$(taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"$DURATION" -s bench/fraud.lua $url -- "$TMP/bodies.txt" | awk '/requests in/ {print $1}')
     c1=$(cpu_ns $G)
     line="$line $n $(((c1 - c0) / n))"
+    if [ "$RATE" != 0 ]; then
+      taskset -c "$LOAD_CPU" bin/infergate bench -url http://127.0.0.1:9000 -model fraud -input "$TMP/bodies" \
+        -rate "$RATE" -duration "$DURATION" -warmup 500ms -metrics-url off -format json -quiet > "$TMP/h.json"
+      line="$line $(python3 -c 'import json,sys; l=json.load(open(sys.argv[1]))["run"]["latency"]; print(l["p50_ns"]//1000, l["p99_ns"]//1000)' "$TMP/h.json")"
+    fi
     kill $G; wait $G 2>/dev/null || true
   done
   echo "$line"
 done | tee "$TMP/res"
-awk '{print $1/$3}' "$TMP/res" | median | awk '{printf "sampling every request: throughput %+.1f%%", 100*($1-1)}'
-awk '{print $2/$4}' "$TMP/res" | median | awk '{printf ", server CPU per request %+.1f%% (medians of per-round ratios, each gateway alone)\n", 100*($1-1)}'
+# A round's fields: on's requests and CPU ns a request [and p50, p99 µs],
+# then off's.
+k=2; [ "$RATE" != 0 ] && k=4
+awk -v k=$k '{print $1/$(k+1)}' "$TMP/res" | median | awk '{printf "sampling every request: throughput %+.1f%%", 100*($1-1)}'
+awk -v k=$k '{print $2/$(k+2)}' "$TMP/res" | median | awk '{printf ", server CPU per request %+.1f%%", 100*($1-1)}'
+if [ "$RATE" != 0 ]; then
+  awk '{print $3/$7}' "$TMP/res" | median | awk '{printf ", p50 at the fixed rate %+.1f%%", 100*($1-1)}'
+  awk '{print $4/$8}' "$TMP/res" | median | awk '{printf ", p99 %+.1f%%", 100*($1-1)}'
+fi
+echo " (medians of per-round ratios, each gateway alone)"

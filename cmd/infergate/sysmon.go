@@ -31,6 +31,18 @@ import (
 // remedy, kept sysmon out of deep sleep too, but only while requests
 // arrived and at the cost of its own wake-ups; with this setting it made
 // no difference (bench/README.md, seventh session) and was removed.
+//
+// What it can cost: a sysmon that never sleeps polls every 20 µs for
+// about a millisecond after each processor it takes from a call, and on a
+// core it shares with the model those wake-ups interrupt the run. Calls
+// back to back with nothing else to do keep it there: the runtime
+// package's RawMLP benchmark loop, given this setting, fell from 71k to
+// 41k samples/s on one core. A gateway does other work between runs, and
+// no loss showed there: the cnn demo at 16 clients +1% req/s, the MLP at
+// batch 64 and one client +16%, the cnn at batch 32 (18 ms runs) and one
+// client within noise both ways, and after such long runs in the middle
+// of the MLP's load the gateway went straight back to its speed
+// (bench/README.md, seventh session).
 const sysmonSetting = "schedtrace=2147483647"
 
 // keepSysmonAwake re-executes the process with sysmonSetting in GODEBUG,
