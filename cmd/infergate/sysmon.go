@@ -38,11 +38,11 @@ import (
 // back to back with nothing else to do keep it there: the runtime
 // package's RawMLP benchmark loop, given this setting, fell from 71k to
 // 41k samples/s on one core. A gateway does other work between runs, and
-// no loss showed there: the cnn demo at 16 clients +1% req/s, the MLP at
-// batch 64 and one client +16%, the cnn at batch 32 (18 ms runs) and one
-// client within noise both ways, and after such long runs in the middle
-// of the MLP's load the gateway went straight back to its speed
-// (bench/README.md, seventh session).
+// no loss showed there: one client sending the cnn demo 160 rows at a
+// time (12-27 ms runs) p50 -3%, the MLP 64 rows (1 ms) +23% req/s, the
+// cnn at 16 clients +1%; and after long runs in the middle of the MLP's
+// load the gateway went straight back to its speed (bench/README.md,
+// seventh session).
 const sysmonSetting = "schedtrace=2147483647"
 
 // keepSysmonAwake re-executes the process with sysmonSetting in GODEBUG,
