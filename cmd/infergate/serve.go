@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -86,7 +87,8 @@ func serve(args []string) error {
 		return err
 	}
 	log.Info("serving", "http", srv.HTTPAddr(), "metrics", srv.MetricsAddr(),
-		"grpc", "not served yet (port "+strconv.Itoa(*grpcPort)+" left free)", "startup", time.Since(began).Round(time.Millisecond))
+		"grpc", "not served yet (port "+strconv.Itoa(*grpcPort)+" left free)", "startup", time.Since(began).Round(time.Millisecond),
+		"sysmon_awake", strings.Contains(os.Getenv("GODEBUG"), sysmonSetting))
 	if ok, why := repo.Ready(); !ok {
 		log.Warn("not every model is ready", "reason", why)
 	}
