@@ -8,6 +8,8 @@
 #
 #   bash bench/run.sh                       (after `make ort models build`)
 #   ROUNDS=7 DURATION=10s WARMUP=10s bash bench/run.sh
+#   MODEL=mlp ROUNDS=5 DURATION=4s bash bench/run.sh   (issue 3's table: also
+#                                           measures R and prints the ratios)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5s}
@@ -92,4 +94,18 @@ u1=$(cut -d' ' -f2 "$TMP/unbatched.1" | median)
 pct() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.0f%%", 100*a/b}'; }
 echo "at 64 connections, infergate / trivial: $(pct "$g64" "$t64"); batching off / trivial: $(pct "$u64" "$t64")"
 echo "p50 at 1 connection, minus trivial's: infergate $((g1 - t1)) us, batching off $((u1 - t1)) us"
+
+# The MLP's targets (issue 3) need R, raw ONNX Runtime's best samples/s on
+# the server's core, measured right after the servers, with nothing else
+# running: the best over batch sizes of BenchmarkRawMLP, with Go's default
+# GODEBUG (the gateway's sysmon setting slows a loop of back-to-back calls;
+# bench/README.md, seventh session).
+if [ "$MODEL" = mlp ] && [ "${RAW:-1}" = 1 ]; then
+  R=$(taskset -c "$SERVER_CPU" go test -run '^$' -bench RawMLP -cpu 1 -benchtime 2s ./runtime/ |
+    tee "$TMP/raw" | awk '/samples\/s/ {for (i = 1; i < NF; i++) if ($(i+1) == "samples/s") print int($i)}' | sort -n | tail -1)
+  grep Benchmark "$TMP/raw"
+  awk -v f="$t64" -v r="$R" -v on="$g64" -v off="$u64" 'BEGIN {
+    l = 1 / (1/f + 1/r)
+    printf "R %d samples/s; L = 1/(1/F + 1/R) = %.0f req/s; batching on / off: %.2fx (target 3x); on / L: %.1f%% (target 75%%); on: %d req/s (target 22,000)\n", r, l, on/off, 100*on/l, on }'
+fi
 rm -rf "$TMP"
