@@ -81,6 +81,11 @@ func serve(args []string) error {
 		Version:            version,
 		Monitor:            mon,
 	}, router.New(repo), reg, log)
+	// Signals are caught from before the listeners open, so that one
+	// arriving before the wait below still stops the server in order
+	// instead of killing it; during loading, above, they still interrupt.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	if err := srv.Start(); err != nil {
 		mon.Close()
 		repo.Close()
@@ -93,8 +98,6 @@ func serve(args []string) error {
 		log.Warn("not every model is ready", "reason", why)
 	}
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	got := <-sig
 	log.Info("stopping", "signal", got.String())
 
