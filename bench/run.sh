@@ -104,6 +104,10 @@ if [ "$MODEL" = mlp ] && [ "${RAW:-1}" = 1 ]; then
   R=$(taskset -c "$SERVER_CPU" go test -run '^$' -bench RawMLP -cpu 1 -benchtime 2s ./runtime/ |
     tee "$TMP/raw" | awk '/samples\/s/ {for (i = 1; i < NF; i++) if ($(i+1) == "samples/s") print int($i)}' | sort -n | tail -1)
   grep Benchmark "$TMP/raw"
+  # Each round measures the three servers within a minute, so its own
+  # on/off ratio escapes most of the machine's drift between rounds.
+  paste -d' ' "$TMP/infergate.64" "$TMP/unbatched.64" | awk '{printf "%.2f\n", $1/$4}' > "$TMP/ratios"
+  echo "batching on / off, round by round: $(tr '\n' ' ' < "$TMP/ratios")(median $(median < "$TMP/ratios"))"
   awk -v f="$t64" -v r="$R" -v on="$g64" -v off="$u64" 'BEGIN {
     l = 1 / (1/f + 1/r)
     printf "R %d samples/s; L = 1/(1/F + 1/R) = %.0f req/s; batching on / off: %.2fx (target 3x); on / L: %.1f%% (target 75%%); on: %d req/s (target 22,000)\n", r, l, on/off, 100*on/l, on }'
