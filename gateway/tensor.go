@@ -142,10 +142,10 @@ var pow10f = func() (t [45]float64) {
 // common case that Clinger's fast path covers ("How to Read Floating Point
 // Numbers Accurately", 1990): a mantissa of at most 2^53 and a power of ten
 // of at most 22 in magnitude are both exact in float64, so one multiply or
-// divide gives the correctly rounded float64. For FP32 the float64 is then
-// rounded again, which is only wrong when the float64 lands exactly on a
-// midpoint between two float32s; that case, like every other it does not
-// cover, returns false with the cursor unmoved and strconv decides.
+// divide gives the correctly rounded float64. FP32 needs less: a float64
+// within a few ulps of the exact value, rounded to float32, unless a
+// float32 midpoint lies that close (see below). Every case it does not
+// cover returns false with the cursor unmoved, and strconv decides.
 func (p *tensorParser) fastFloat() (float64, bool) {
 	s := &p.s
 	s.ws()
