@@ -7,9 +7,12 @@ import (
 )
 
 // sysmonSetting is what serve adds to GODEBUG: a scheduler trace every
-// 2^31-1 ms (24.8 days), which prints nothing in practice. Its use is a
-// side effect: while schedtrace is set, the runtime's sysmon thread never
-// takes its deep sleep.
+// 2^31-1 ms (24.8 days, the largest period). The runtime counts the period
+// from the machine's boot (CLOCK_MONOTONIC), so it prints nothing on a
+// machine up less than that, and on one up longer a single SCHED line at
+// start, then one every 24.8 days. Its use is a side effect: while
+// schedtrace is set, the runtime's sysmon thread never takes its deep
+// sleep.
 //
 // Why that matters: sysmon takes the processor from a thread that is in a
 // cgo call when two of its passes in a row find the same call. It passes
