@@ -9,14 +9,16 @@
 #   bash bench/run.sh                       (after `make ort models build`)
 #   ROUNDS=7 DURATION=10s WARMUP=10s bash bench/run.sh
 #   MODEL=mlp ROUNDS=5 DURATION=4s bash bench/run.sh   (issue 3's table: also
-#                                           measures R and prints the ratios)
+#                                           measures R and prints the ratios;
+#                                           RAW=0 skips R)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-5}
-# WARMUP is each server's unmeasured load after it starts: a fresh gateway
-# serving the MLP on this VM has run at about half speed for its first
-# seconds, sometimes longer (bench/README.md, sixth session).
+# WARMUP is each server's unmeasured load after it starts: before serve kept
+# sysmon awake, a fresh gateway serving the MLP on this VM ran at about half
+# speed for its first seconds, sometimes longer (bench/README.md, sixth
+# session); a warm server is what the table compares either way.
 WARMUP=${WARMUP:-5s}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}

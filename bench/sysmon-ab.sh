@@ -18,7 +18,7 @@ SERVER_CPU=${SERVER_CPU:-0} LOAD_CPU=${LOAD_CPU:-1}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
 go build -o bin/infergate ./cmd/infergate
 [ -f configs/models/$MODEL/1/model.onnx ] || bin/infergate gen-models configs/models
-. bench/fraud-common.sh   # wait_ready
+. bench/fraud-common.sh   # wait_ready, median
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -48,7 +48,6 @@ for _ in $(seq "$ROUNDS"); do
   done
   echo
 done
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for s in default setting; do
   printf '%-8s (%s%s, %s conns) medians: %s req/s, p50 %s us, p99 %s us\n' "$s" "$MODEL" "${BATCH:+ batch $BATCH}" "$CONNS" \
     "$(cut -d' ' -f1 "$TMP/$s" | median)" "$(cut -d' ' -f2 "$TMP/$s" | median)" "$(cut -d' ' -f3 "$TMP/$s" | median)"

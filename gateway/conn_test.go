@@ -9,24 +9,33 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
+// loopbackPair is a TCP connection over loopback, both ends, closed when
+// the test ends.
+func loopbackPair(tb testing.TB) (client, server net.Conn) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { client.Close() })
+	server, err = ln.Accept()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { server.Close() })
+	return client, server
+}
+
 // TestClientGone checks the socket peek that lets the batcher drop a
 // queued request whose client left: false while the client is connected
 // (with or without bytes waiting), true once it has closed.
 func TestClientGone(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	client, server := loopbackPair(t)
 
 	var ctx fasthttp.RequestCtx
 	ctx.Init2(server, nil, false)
@@ -76,21 +85,7 @@ func TestClientGone(t *testing.T) {
 //
 //	taskset -c 0 go test -run '^$' -bench SocketReadEmpty -cpu 1 ./gateway/
 func BenchmarkSocketReadEmpty(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer server.Close()
+	_, server := loopbackPair(b)
 	raw, err := server.(*net.TCPConn).SyscallConn()
 	if err != nil {
 		b.Fatal(err)
