@@ -8,9 +8,9 @@
 #
 #   bash bench/run.sh                       (after `make ort models build`)
 #   ROUNDS=7 DURATION=10s WARMUP=10s bash bench/run.sh
-#   MODEL=mlp ROUNDS=5 DURATION=4s bash bench/run.sh   (issue 3's table: also
-#                                           measures R and prints the ratios;
-#                                           RAW=0 skips R)
+#   MODEL=mlp ROUNDS=7 DURATION=4s bash bench/run.sh   (issue 3's table: also
+#                                           measures R in every round and prints
+#                                           the ratios; RAW=0 skips R)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5s}
@@ -69,6 +69,26 @@ one() {
     /Requests\/sec/ {rps=$2} $1=="50%" {p50=us($2)} $1=="99%" {p99=us($2)}
     END {printf "%d %.0f %.0f\n", rps, p50, p99 >> f}' "$TMP/out"
 }
+# The MLP's targets (issue 3) need R, raw ONNX Runtime's best samples/s on
+# the server's core: the best over batch sizes 16, 32 and 64 (smaller ones
+# were never the best) of BenchmarkRawMLP, with Go's
+# default GODEBUG (the gateway's sysmon setting slows a loop of
+# back-to-back calls; bench/README.md, seventh session). It is measured in
+# every round, right after the servers, so each round has its own L and its
+# own on/L: this machine's speed drifts by up to 2x within minutes, and an R
+# taken once, after all the rounds, moved on/L by 20 points between two
+# runs minutes apart (bench/README.md, eighth session).
+RAW=${RAW:-1}
+[ "$MODEL" = mlp ] || RAW=0
+if [ "$RAW" = 1 ]; then
+  go test -c -o "$TMP/raw.test" ./runtime/
+fi
+raw() {
+  (cd runtime && taskset -c "$SERVER_CPU" "$TMP/raw.test" -test.run '^$' -test.bench 'RawMLP$/batch=(16|32|64)$' \
+    -test.cpu 1 -test.benchtime "${RAW_TIME:-1s}") | tee -a "$TMP/raw" |
+    awk '/samples\/s/ {for (i = 1; i < NF; i++) if ($(i+1) == "samples/s") print int($i)}' | sort -n | tail -1 >> "$TMP/R"
+}
+
 for r in $(seq "$ROUNDS"); do
   for s in trivial infergate unbatched; do
     start_server $s
@@ -78,6 +98,7 @@ for r in $(seq "$ROUNDS"); do
     done
     stop_server
   done
+  if [ "$RAW" = 1 ]; then raw; fi
 done
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -97,21 +118,19 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.0f%%", 100*a/b}'; }
 echo "at 64 connections, infergate / trivial: $(pct "$g64" "$t64"); batching off / trivial: $(pct "$u64" "$t64")"
 echo "p50 at 1 connection, minus trivial's: infergate $((g1 - t1)) us, batching off $((u1 - t1)) us"
 
-# The MLP's targets (issue 3) need R, raw ONNX Runtime's best samples/s on
-# the server's core, measured right after the servers, with nothing else
-# running: the best over batch sizes of BenchmarkRawMLP, with Go's default
-# GODEBUG (the gateway's sysmon setting slows a loop of back-to-back calls;
-# bench/README.md, seventh session).
-if [ "$MODEL" = mlp ] && [ "${RAW:-1}" = 1 ]; then
-  R=$(taskset -c "$SERVER_CPU" go test -run '^$' -bench RawMLP -cpu 1 -benchtime 2s ./runtime/ |
-    tee "$TMP/raw" | awk '/samples\/s/ {for (i = 1; i < NF; i++) if ($(i+1) == "samples/s") print int($i)}' | sort -n | tail -1)
-  grep Benchmark "$TMP/raw"
-  # Each round measures the three servers within a minute, so its own
-  # on/off ratio escapes most of the machine's drift between rounds.
-  paste -d' ' "$TMP/infergate.64" "$TMP/unbatched.64" | awk '{printf "%.2f\n", $1/$4}' > "$TMP/ratios"
-  echo "batching on / off, round by round: $(tr '\n' ' ' < "$TMP/ratios")(median $(median < "$TMP/ratios"))"
-  awk -v f="$t64" -v r="$R" -v on="$g64" -v off="$u64" 'BEGIN {
+if [ "$RAW" = 1 ]; then
+  echo "R per round (samples/s): $(tr '\n' ' ' < "$TMP/R")"
+  # Each round measures the three servers and R within a minute or so, so
+  # its own ratios escape most of the machine's drift between rounds; the
+  # figures to quote are the medians of the per-round ratios.
+  paste -d' ' "$TMP/trivial.64" "$TMP/infergate.64" "$TMP/unbatched.64" "$TMP/R" |
+    awk '{f = $1; on = $4; off = $7; r = $10; printf "%.3f %.4f\n", on/off, on * (1/f + 1/r)}' > "$TMP/ratios"
+  echo "batching on / off, round by round: $(cut -d' ' -f1 "$TMP/ratios" | awk '{printf "%.2f ", $1}')(median $(cut -d' ' -f1 "$TMP/ratios" | median))"
+  echo "on / L, round by round: $(cut -d' ' -f2 "$TMP/ratios" | awk '{printf "%.1f%% ", 100*$1}')(median $(cut -d' ' -f2 "$TMP/ratios" | median | awk '{printf "%.1f%%", 100*$1}'))"
+  R=$(median < "$TMP/R")
+  awk -v f="$t64" -v r="$R" -v on="$g64" -v off="$u64" -v ro="$(cut -d' ' -f1 "$TMP/ratios" | median)" -v rl="$(cut -d' ' -f2 "$TMP/ratios" | median)" 'BEGIN {
     l = 1 / (1/f + 1/r)
-    printf "R %d samples/s; L = 1/(1/F + 1/R) = %.0f req/s; batching on / off: %.2fx (target 3x); on / L: %.1f%% (target 75%%); on: %d req/s (target 22,000)\n", r, l, on/off, 100*on/l, on }'
+    printf "medians: F %d req/s, R %d samples/s, L = 1/(1/F + 1/R) = %.0f req/s, on %d req/s (target 22,000), off %d\n", f, r, l, on, off
+    printf "issue 3: on %d req/s (target 22,000); on / off %.2fx (target 3x); on / L %.1f%% (target 75%%), medians of the per-round ratios\n", on, ro, 100*rl }'
 fi
 rm -rf "$TMP"
