@@ -4,11 +4,19 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/infergate/infergate/configs/demomodels"
+	"github.com/infergate/infergate/monitor"
+	"github.com/infergate/infergate/router"
+	"github.com/infergate/infergate/runtime"
 )
 
 // TestInferBatchedOverHTTP sends concurrent requests of 1 to 3 rows to
@@ -93,5 +101,123 @@ func TestInferSchedulingParameters(t *testing.T) {
 			body = `{"parameters":{"priority":2,"timeout":100},"inputs":[{"name":"x","shape":[],"datatype":"FP32","data":[1]}]}`
 		}
 		testSrv.infer(t, model, body)
+	}
+}
+
+// TestQueueFullOverHTTP holds a batching model's only session in a run
+// and fills its queue of two over HTTP: a request of the lowest priority
+// is refused at once with 503 and Retry-After, one of the highest takes
+// the newest lowest one's place (which is answered 503 at once, saying
+// why), and what stays queued is served once the run ends. The refusals
+// show in infergate_queue_refused_total.
+func TestQueueFullOverHTTP(t *testing.T) {
+	dir := t.TempDir()
+	onnx, err := demomodels.Model("elementwise")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeModel(dir, "elementwise", "1", onnx); err != nil {
+		t.Fatal(err)
+	}
+	cfg := "max_batch_size: 8\nmax_queue_size: 2\npriority_levels: 2\ninstances: 1\n"
+	if err := os.WriteFile(filepath.Join(dir, "elementwise", "config.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	repo, err := runtime.ScanRepository(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.Load(testEnv, testLog)
+	t.Cleanup(repo.Close) // after the server stops
+	b := repo.Models["elementwise"].Versions[0].Batcher
+	reg := monitor.NewRegistry()
+	srv := New(Config{HTTPAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0"}, router.New(repo), reg, testLog)
+	// The first run parks until released, holding the session.
+	parked, release := make(chan struct{}), make(chan struct{})
+	var first sync.Once
+	observe := b.OnRun
+	b.OnRun = func(requests, rows int) {
+		observe(requests, rows)
+		first.Do(func() {
+			close(parked)
+			<-release
+		})
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{srv: srv, reg: reg, base: "http://" + srv.HTTPAddr(), metrics: "http://" + srv.MetricsAddr(),
+		client: &http.Client{Timeout: 30 * time.Second}}
+	t.Cleanup(ts.stop)
+
+	body := func(prio int, x float32) string {
+		return fmt.Sprintf(`{"parameters":{"priority":%d},"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[%g,0,0,0]}]}`, prio, x)
+	}
+	send := func(prio int, x float32) <-chan reply {
+		out := make(chan reply, 1)
+		go func() { out <- ts.post(t, "/v2/models/elementwise/infer", body(prio, x)) }()
+		return out
+	}
+	waitQueued := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); b.Queued() != n; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d requests queued after 10s, want %d", b.Queued(), n)
+			}
+		}
+	}
+	plug := send(2, 1)
+	select {
+	case <-parked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first request never ran")
+	}
+	low1 := send(2, 2)
+	waitQueued(1)
+	low2 := send(2, 3)
+	waitQueued(2)
+
+	r := ts.post(t, "/v2/models/elementwise/infer", body(2, 4))
+	expectError(t, r, 503, "the model's queue is full")
+	if got := r.header.Get("Retry-After"); got != "1" {
+		t.Errorf("a full queue's 503 has Retry-After %q, want 1", got)
+	}
+	high := send(1, 5)
+	select {
+	case r := <-low2:
+		expectError(t, r, 503, "a request of higher priority took its place")
+		if got := r.header.Get("Retry-After"); got != "1" {
+			t.Errorf("a displaced request's 503 has Retry-After %q, want 1", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the highest-priority request displaced nothing")
+	}
+	waitQueued(2)
+	close(release)
+	for name, c := range map[string]struct {
+		r <-chan reply
+		y float32
+	}{"plug": {plug, 3}, "low1": {low1, 5}, "high": {high, 11}} {
+		r := <-c.r
+		if r.status != 200 {
+			t.Errorf("%s: status %d %s", name, r.status, r.body)
+			continue
+		}
+		checkOutputs(t, decodeResponse(t, r.body).Outputs,
+			fmt.Sprintf(`[{"name":"y","datatype":"FP32","shape":[1,4],"data":[%g,1,1,1]}]`, c.y))
+	}
+	resp, err := http.Get(ts.metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`infergate_queue_refused_total{model="elementwise",version="1",reason="queue_full"} 1`,
+		`infergate_queue_refused_total{model="elementwise",version="1",reason="displaced"} 1`,
+	} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }

@@ -89,17 +89,19 @@ type RequestMetrics struct {
 
 // EnableBatchMetrics creates the batch series, for versions that batch;
 // others get no empty series. queued reads the queue's length and refused
-// its refusals (queue full, timed out, client gone) at scrape time.
-func (m *RequestMetrics) EnableBatchMetrics(queued func() int, refused func() (full, timedOut, abandoned uint64)) {
+// its refusals (queue full, timed out, client gone, displaced by a request
+// of higher priority) at scrape time.
+func (m *RequestMetrics) EnableBatchMetrics(queued func() int, refused func() (full, timedOut, abandoned, displaced uint64)) {
 	m.once.Do(func() {
 		m.BatchRequests = m.set.NewPrometheusHistogramExt(`infergate_batch_requests{`+m.labels+`}`, batchBuckets)
 		m.BatchRows = m.set.NewPrometheusHistogramExt(`infergate_batch_rows{`+m.labels+`}`, batchBuckets)
 		m.set.NewGauge(`infergate_queue_length{`+m.labels+`}`, func() float64 { return float64(queued()) })
 		// Counters read at scrape time; exposed as gauges because the
 		// library's counters cannot take a callback. They only grow.
-		m.set.NewGauge(`infergate_queue_refused_total{`+m.labels+`,reason="queue_full"}`, func() float64 { f, _, _ := refused(); return float64(f) })
-		m.set.NewGauge(`infergate_queue_refused_total{`+m.labels+`,reason="timeout"}`, func() float64 { _, t, _ := refused(); return float64(t) })
-		m.set.NewGauge(`infergate_queue_refused_total{`+m.labels+`,reason="client_gone"}`, func() float64 { _, _, a := refused(); return float64(a) })
+		m.set.NewGauge(`infergate_queue_refused_total{`+m.labels+`,reason="queue_full"}`, func() float64 { f, _, _, _ := refused(); return float64(f) })
+		m.set.NewGauge(`infergate_queue_refused_total{`+m.labels+`,reason="timeout"}`, func() float64 { _, t, _, _ := refused(); return float64(t) })
+		m.set.NewGauge(`infergate_queue_refused_total{`+m.labels+`,reason="client_gone"}`, func() float64 { _, _, a, _ := refused(); return float64(a) })
+		m.set.NewGauge(`infergate_queue_refused_total{`+m.labels+`,reason="displaced"}`, func() float64 { _, _, _, d := refused(); return float64(d) })
 	})
 }
 

@@ -24,9 +24,10 @@ import (
 // Followers block on a channel of their own, so nothing here allocates
 // per request.
 //
-// The queue is bounded (a full queue refuses at once), ordered by priority
-// then arrival, and a request whose deadline passes while it waits is
-// dropped before it costs compute.
+// The queue is bounded (a full queue refuses at once, or, for a request of
+// higher priority than some queued, sheds the newest of the lowest
+// priority instead), ordered by priority then arrival, and a request whose
+// deadline passes while it waits is dropped before it costs compute.
 type Batcher struct {
 	sessions []*Session
 	o        BatchOptions
@@ -53,8 +54,8 @@ type Batcher struct {
 	// batch is a leader's working list; leaders take one from spare.
 	spare [][]*Call
 
-	rejected, timedOut, abandoned atomic.Uint64
-	next                          atomic.Uint32 // round robin for solo runs
+	rejected, timedOut, abandoned, displaced atomic.Uint64
+	next                                     atomic.Uint32 // round robin for solo runs
 }
 
 const (
@@ -97,6 +98,9 @@ var (
 	ErrQueueFull    = errors.New("the model's queue is full")
 	ErrQueueTimeout = errors.New("the request's timeout passed while it waited in the queue")
 	ErrAbandoned    = errors.New("the client went away while the request waited")
+	// ErrDisplaced is ErrQueueFull for a queued request that a request of
+	// higher priority displaced (see Batcher.displace).
+	ErrDisplaced = fmt.Errorf("%w: a request of higher priority took its place", ErrQueueFull)
 )
 
 // batchState is the part of a Call that the batcher uses.
@@ -200,15 +204,16 @@ func (b *Batcher) Queued() int {
 }
 
 // Refused returns how many requests were refused because the queue was
-// full, dropped because their timeout passed, and dropped because their
-// client went away.
-func (b *Batcher) Refused() (full, timedOut, abandoned uint64) {
-	return b.rejected.Load(), b.timedOut.Load(), b.abandoned.Load()
+// full, dropped because their timeout passed, dropped because their
+// client went away, and taken out of a full queue for a request of higher
+// priority.
+func (b *Batcher) Refused() (full, timedOut, abandoned, displaced uint64) {
+	return b.rejected.Load(), b.timedOut.Load(), b.abandoned.Load(), b.displaced.Load()
 }
 
 // Run runs c, alone or stacked with other calls, and returns when c's
 // outputs are readable or c was refused (ErrQueueFull, ErrQueueTimeout,
-// ErrAbandoned).
+// ErrAbandoned, or ErrDisplaced while it waited in a full queue).
 func (b *Batcher) Run(c *Call) error {
 	if err := c.ready(); err != nil {
 		return err
@@ -240,10 +245,13 @@ func (b *Batcher) Run(c *Call) error {
 		b.lead(c, sess)
 		return c.b.err
 	}
+	var displaced *Call
 	if b.o.MaxQueue > 0 && b.queued >= b.o.MaxQueue {
-		b.mu.Unlock()
-		b.rejected.Add(1)
-		return ErrQueueFull
+		if displaced = b.displace(prio); displaced == nil {
+			b.mu.Unlock()
+			b.rejected.Add(1)
+			return ErrQueueFull
+		}
 	}
 	timeout := c.b.timeout
 	if timeout <= 0 {
@@ -258,12 +266,40 @@ func (b *Batcher) Run(c *Call) error {
 	b.queues[prio-1] = append(b.queues[prio-1], c)
 	b.queued++
 	b.mu.Unlock()
+	if displaced != nil {
+		displaced.b.done <- struct{}{}
+	}
 	<-c.b.done
 	if c.b.lead {
 		c.b.lead = false
 		b.lead(c, c.b.sess)
 	}
 	return c.b.err
+}
+
+// displace makes room in a full queue for a request of priority prio by
+// taking out the newest request of the lowest priority below it, which is
+// refused with ErrDisplaced; nil when every queued request has prio or a
+// higher priority. A full queue thus sheds its least important work
+// first: with one bound for all levels, a flood of low-priority requests
+// would otherwise refuse every high-priority one (Triton's answer, a
+// max_queue_size per level, leaves the split to guesswork). The newest
+// goes because it has waited least. The caller holds b.mu.
+func (b *Batcher) displace(prio int) *Call {
+	for p := len(b.queues) - 1; p > prio-1; p-- {
+		q := b.queues[p]
+		if len(q) == 0 {
+			continue
+		}
+		c := q[len(q)-1]
+		q[len(q)-1] = nil
+		b.queues[p] = q[:len(q)-1]
+		b.queued--
+		c.b.err = ErrDisplaced
+		b.displaced.Add(1)
+		return c
+	}
+	return nil
 }
 
 // lead runs one batch that starts with first (unless first itself must

@@ -43,7 +43,7 @@ func TestQueueFullRefusesAtOnce(t *testing.T) {
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("a full queue took %v to refuse", d)
 	}
-	if full, _, _ := b.Refused(); full != 1 {
+	if full, _, _, _ := b.Refused(); full != 1 {
 		t.Errorf("Refused reports %d full, want 1", full)
 	}
 	s.ReleaseCall(extra)
@@ -57,6 +57,93 @@ func TestQueueFullRefusesAtOnce(t *testing.T) {
 		}
 	}
 	for _, c := range append(calls, plug) {
+		s.ReleaseCall(c)
+	}
+}
+
+// TestQueueFullShedsLowestPriority fills a queue with requests of the
+// lowest priority and of a middle one: a request of the middle priority
+// displaces the newest lowest one, a request of the lowest priority is
+// refused itself, and a request of the highest displaces the newest
+// lowest again; once the lowest are gone, the middle ones are.
+func TestQueueFullShedsLowestPriority(t *testing.T) {
+	s := openDemo(t, "elementwise")
+	b := NewBatcherWith([]*Session{s}, BatchOptions{MaxBatch: 1, MaxQueue: 3, PriorityLevels: 3})
+	g := newBatchGate(b)
+	plug := acquire(t, s, elementwiseReq(1, 0))
+	plugDone := g.park(t, plug)
+	type queued struct {
+		c    *Call
+		done chan error
+	}
+	enqueue := func(prio int, base float32) queued {
+		q := queued{acquire(t, s, elementwiseReq(1, base)), make(chan error, 1)}
+		q.c.SetPriority(prio)
+		go func() { q.done <- b.Run(q.c) }()
+		return q
+	}
+	low1 := enqueue(3, 10)
+	g.waitQueued(t, 1)
+	low2 := enqueue(3, 20)
+	g.waitQueued(t, 2)
+	mid1 := enqueue(2, 30)
+	g.waitQueued(t, 3)
+
+	// Full: the same lowest priority is refused at once...
+	lowLate := acquire(t, s, elementwiseReq(1, 40))
+	lowLate.SetPriority(3)
+	if err := b.Run(lowLate); !errors.Is(err, ErrQueueFull) || errors.Is(err, ErrDisplaced) {
+		t.Fatalf("a lowest-priority call into a full queue: %v, want ErrQueueFull", err)
+	}
+	// ... a middle one takes the newest lowest one's place ...
+	mid2 := enqueue(2, 50)
+	select {
+	case err := <-low2.done:
+		if !errors.Is(err, ErrDisplaced) || !errors.Is(err, ErrQueueFull) {
+			t.Fatalf("the newest lowest-priority call: %v, want ErrDisplaced (an ErrQueueFull)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no queued call was displaced for a higher-priority one")
+	}
+	g.waitQueued(t, 3)
+	// ... and so does a highest one, taking the last lowest one.
+	high := enqueue(1, 60)
+	select {
+	case err := <-low1.done:
+		if !errors.Is(err, ErrDisplaced) {
+			t.Fatalf("the remaining lowest-priority call: %v, want ErrDisplaced", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no queued call was displaced for the highest-priority one")
+	}
+	g.waitQueued(t, 3)
+	// The middle ones are now the lowest: one more middle is refused.
+	midLate := acquire(t, s, elementwiseReq(1, 70))
+	midLate.SetPriority(2)
+	if err := b.Run(midLate); !errors.Is(err, ErrQueueFull) || errors.Is(err, ErrDisplaced) {
+		t.Fatalf("a middle-priority call into a queue of middle and higher ones: %v, want ErrQueueFull", err)
+	}
+	if full, _, _, displaced := b.Refused(); full != 2 || displaced != 2 {
+		t.Errorf("Refused reports %d full and %d displaced, want 2 and 2", full, displaced)
+	}
+
+	g.release <- struct{}{}
+	if err := <-plugDone; err != nil {
+		t.Fatal(err)
+	}
+	for name, q := range map[string]queued{"high": high, "mid1": mid1, "mid2": mid2} {
+		if err := <-q.done; err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if !high.c.Started().Before(mid1.c.Started()) || !mid1.c.Started().Before(mid2.c.Started()) {
+		t.Error("the survivors did not run highest priority first, then in arrival order")
+	}
+	// The displaced calls did not run: the plug and the three survivors did.
+	if runs := g.takeRuns(); len(runs) != 4 {
+		t.Errorf("%d runs, want 4 (the plug and the three survivors)", len(runs))
+	}
+	for _, c := range []*Call{plug, low1.c, low2.c, mid1.c, mid2.c, high.c, lowLate, midLate} {
 		s.ReleaseCall(c)
 	}
 }
@@ -120,7 +207,7 @@ func TestQueueTimeoutDropsBeforeCompute(t *testing.T) {
 	if err := <-ownDone; err != nil {
 		t.Errorf("call with its own timeout: %v", err)
 	}
-	if _, timedOut, _ := b.Refused(); timedOut != 1 {
+	if _, timedOut, _, _ := b.Refused(); timedOut != 1 {
 		t.Errorf("Refused reports %d timed out, want 1", timedOut)
 	}
 	runs := g.takeRuns()
@@ -152,7 +239,7 @@ func TestQueueAbandonedAfterWait(t *testing.T) {
 	if err := <-done; !errors.Is(err, ErrAbandoned) {
 		t.Fatalf("abandoned call: %v, want ErrAbandoned", err)
 	}
-	if _, _, a := b.Refused(); a != 1 {
+	if _, _, a, _ := b.Refused(); a != 1 {
 		t.Errorf("Refused reports %d abandoned, want 1", a)
 	}
 	if runs := g.takeRuns(); !slices.Equal(runs, []batchRun{{1, 1}}) {
