@@ -105,11 +105,12 @@ func TestInferSchedulingParameters(t *testing.T) {
 }
 
 // TestQueueFullOverHTTP holds a batching model's only session in a run
-// and fills its queue of two over HTTP: a request of the lowest priority
+// and fills its queue of three over HTTP: a request of the lowest priority
 // is refused at once with 503 and Retry-After, one of the highest takes
 // the newest lowest one's place (which is answered 503 at once, saying
-// why), and what stays queued is served once the run ends. The refusals
-// show in infergate_queue_refused_total.
+// why), one whose timeout passes while it waits is answered 504 without
+// running, and the rest is served once the run ends. The refusals show in
+// infergate_queue_refused_total.
 func TestQueueFullOverHTTP(t *testing.T) {
 	dir := t.TempDir()
 	onnx, err := demomodels.Model("elementwise")
@@ -119,7 +120,7 @@ func TestQueueFullOverHTTP(t *testing.T) {
 	if err := writeModel(dir, "elementwise", "1", onnx); err != nil {
 		t.Fatal(err)
 	}
-	cfg := "max_batch_size: 8\nmax_queue_size: 2\npriority_levels: 2\ninstances: 1\n"
+	cfg := "max_batch_size: 8\nmax_queue_size: 3\npriority_levels: 2\ninstances: 1\n"
 	if err := os.WriteFile(filepath.Join(dir, "elementwise", "config.yaml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -153,11 +154,12 @@ func TestQueueFullOverHTTP(t *testing.T) {
 	body := func(prio int, x float32) string {
 		return fmt.Sprintf(`{"parameters":{"priority":%d},"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[%g,0,0,0]}]}`, prio, x)
 	}
-	send := func(prio int, x float32) <-chan reply {
+	post := func(body string) <-chan reply {
 		out := make(chan reply, 1)
-		go func() { out <- ts.post(t, "/v2/models/elementwise/infer", body(prio, x)) }()
+		go func() { out <- ts.post(t, "/v2/models/elementwise/infer", body) }()
 		return out
 	}
+	send := func(prio int, x float32) <-chan reply { return post(body(prio, x)) }
 	waitQueued := func(n int) {
 		t.Helper()
 		for deadline := time.Now().Add(10 * time.Second); b.Queued() != n; time.Sleep(time.Millisecond) {
@@ -176,6 +178,9 @@ func TestQueueFullOverHTTP(t *testing.T) {
 	waitQueued(1)
 	low2 := send(2, 3)
 	waitQueued(2)
+	// Priority 1 (so nothing displaces it), 20 ms to wait.
+	timed := post(`{"parameters":{"priority":1,"timeout":20000},"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[9,0,0,0]}]}`)
+	waitQueued(3)
 
 	r := ts.post(t, "/v2/models/elementwise/infer", body(2, 4))
 	expectError(t, r, 503, "the model's queue is full")
@@ -192,8 +197,10 @@ func TestQueueFullOverHTTP(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the highest-priority request displaced nothing")
 	}
-	waitQueued(2)
+	waitQueued(3)
+	time.Sleep(40 * time.Millisecond)
 	close(release)
+	expectError(t, <-timed, 504, "the request's timeout passed while it waited in the queue")
 	for name, c := range map[string]struct {
 		r <-chan reply
 		y float32
@@ -215,6 +222,7 @@ func TestQueueFullOverHTTP(t *testing.T) {
 	for _, want := range []string{
 		`infergate_queue_refused_total{model="elementwise",version="1",reason="queue_full"} 1`,
 		`infergate_queue_refused_total{model="elementwise",version="1",reason="displaced"} 1`,
+		`infergate_queue_refused_total{model="elementwise",version="1",reason="timeout"} 1`,
 	} {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("metrics lack %s", want)
