@@ -32,8 +32,9 @@ type Sweep struct {
 	Model      string
 	// The values swept for each config.yaml key (runtime/config.go's
 	// names). An empty list leaves the key as the repository has it.
-	// max_batch_size 0 turns batching off, and is tried with only the first
-	// max_queue_delay (the delay means nothing without batching).
+	// max_batch_size 0 turns batching off, and is tried once, without
+	// max_queue_delay or the config's other queue keys (which mean nothing
+	// without batching, and runtime/config.go refuses there).
 	MaxBatchSize  []int64
 	MaxQueueDelay []int64 // microseconds
 	Instances     []int64
@@ -162,10 +163,14 @@ func (sw *Sweep) combinations() []map[string]int64 {
 		var next []map[string]int64
 		for _, c := range combos {
 			for i, v := range vals {
-				if sweepKeys[a] == "max_queue_delay" && i > 0 {
-					if b, ok := c["max_batch_size"]; ok && b == 0 {
-						continue
+				if b, ok := c["max_batch_size"]; ok && b == 0 && sweepKeys[a] == "max_queue_delay" {
+					// Without batching there is no queue to delay, and
+					// a config that sets the delay anyway is refused:
+					// one combination, without the key.
+					if i == 0 {
+						next = append(next, c)
 					}
+					continue
 				}
 				n := make(map[string]int64, len(c)+1)
 				for k, x := range c {
@@ -296,8 +301,23 @@ func editConfig(path string, cfg map[string]int64) ([]byte, error) {
 				&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: val})
 		}
 	}
+	if b, ok := cfg["max_batch_size"]; ok && b == 0 {
+		// Batching off: the batch queue's keys would be refused.
+		kept := m.Content[:0]
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if !queueKeys[m.Content[i].Value] {
+				kept = append(kept, m.Content[i], m.Content[i+1])
+			}
+		}
+		m.Content = kept
+	}
 	return yaml.Marshal(&doc)
 }
+
+// queueKeys are the config.yaml keys that only a batching model takes
+// (runtime/config.go refuses them without max_batch_size).
+var queueKeys = map[string]bool{"max_queue_size": true, "max_queue_delay": true, "preferred_batch_sizes": true,
+	"timeout": true, "priority_levels": true, "default_priority": true}
 
 // countCPUs counts a taskset CPU list: "0", "0-3", "0,2,4-5".
 func countCPUs(list string) (int, error) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -120,6 +121,28 @@ func (c *ModelConfig) validate() error {
 	}
 	if c.MaxQueueSize < 0 || c.MaxQueueDelay < 0 || c.Timeout < 0 || c.Instances < 0 || c.PriorityLevels < 0 || c.DefaultPriority < 0 {
 		return errors.New("max_queue_size, max_queue_delay, timeout, instances, priority_levels and default_priority must not be negative")
+	}
+	if c.MaxBatchSize == 0 {
+		// Without max_batch_size a model has no queue: each request runs
+		// as it comes. Accepting the queue's knobs there would promise a
+		// bound, a timeout or an order that nothing keeps.
+		var set []string
+		for _, k := range []struct {
+			name string
+			set  bool
+		}{
+			{"max_queue_size", c.MaxQueueSize != 0},
+			{"max_queue_delay", c.MaxQueueDelay != 0},
+			{"timeout", c.Timeout != 0},
+			{"priority_levels", c.PriorityLevels > 1},
+		} {
+			if k.set {
+				set = append(set, k.name)
+			}
+		}
+		if len(set) > 0 {
+			return fmt.Errorf("%s: these configure the batch queue, and without max_batch_size requests do not queue (each runs at once); set max_batch_size (every input and output needs a dynamic first dimension) or remove them", strings.Join(set, ", "))
+		}
 	}
 	for _, p := range c.PreferredBatchSizes {
 		if p <= 0 || p > c.MaxBatchSize {
