@@ -33,8 +33,8 @@ type Sweep struct {
 	// The values swept for each config.yaml key (runtime/config.go's
 	// names). An empty list leaves the key as the repository has it.
 	// max_batch_size 0 turns batching off, and is tried once, without
-	// max_queue_delay or the config's other queue keys (which mean nothing
-	// without batching, and runtime/config.go refuses there).
+	// max_queue_delay or the config's preferred_batch_sizes (which mean
+	// nothing without batching, and runtime/config.go refuses there).
 	MaxBatchSize  []int64
 	MaxQueueDelay []int64 // microseconds
 	Instances     []int64
@@ -302,7 +302,7 @@ func editConfig(path string, cfg map[string]int64) ([]byte, error) {
 		}
 	}
 	if b, ok := cfg["max_batch_size"]; ok && b == 0 {
-		// Batching off: the batch queue's keys would be refused.
+		// Batching off: the keys about stacking would be refused.
 		kept := m.Content[:0]
 		for i := 0; i+1 < len(m.Content); i += 2 {
 			if !queueKeys[m.Content[i].Value] {
@@ -316,8 +316,7 @@ func editConfig(path string, cfg map[string]int64) ([]byte, error) {
 
 // queueKeys are the config.yaml keys that only a batching model takes
 // (runtime/config.go refuses them without max_batch_size).
-var queueKeys = map[string]bool{"max_queue_size": true, "max_queue_delay": true, "preferred_batch_sizes": true,
-	"timeout": true, "priority_levels": true, "default_priority": true}
+var queueKeys = map[string]bool{"max_queue_delay": true, "preferred_batch_sizes": true}
 
 // countCPUs counts a taskset CPU list: "0", "0-3", "0,2,4-5".
 func countCPUs(list string) (int, error) {

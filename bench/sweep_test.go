@@ -58,14 +58,14 @@ func TestWriteRepository(t *testing.T) {
 	if l, err := os.Readlink(filepath.Join(dst, "1", "model.onnx")); err != nil || !strings.HasSuffix(l, filepath.Join("m", "1", "model.onnx")) {
 		t.Errorf("model file link: %q %v", l, err)
 	}
-	// Batching off drops the batch queue's keys, which a model without
+	// Batching off drops the keys about stacking, which a model without
 	// batching refuses, and keeps the rest.
 	os.WriteFile(filepath.Join(src, "config.yaml"), []byte("name: m\nmax_batch_size: 64\nmax_queue_size: 8\ntimeout: 100\npreferred_batch_sizes: [4]\ninstances: 3\n"), 0o644)
 	dst0 := filepath.Join(t.TempDir(), "m")
 	if err := writeRepository(src, dst0, map[string]int64{"max_batch_size": 0, "max_queue_delay": 100}); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile(filepath.Join(dst0, "config.yaml")); string(b) != "name: m\nmax_batch_size: 0\ninstances: 3\n" {
+	if b, _ := os.ReadFile(filepath.Join(dst0, "config.yaml")); string(b) != "name: m\nmax_batch_size: 0\nmax_queue_size: 8\ntimeout: 100\ninstances: 3\n" {
 		t.Errorf("batching off: config.yaml %q", b)
 	}
 	// No config.yaml at all: one is written with the keys.

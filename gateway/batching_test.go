@@ -104,14 +104,23 @@ func TestInferSchedulingParameters(t *testing.T) {
 	}
 }
 
-// TestQueueFullOverHTTP holds a batching model's only session in a run
-// and fills its queue of three over HTTP: a request of the lowest priority
-// is refused at once with 503 and Retry-After, one of the highest takes
-// the newest lowest one's place (which is answered 503 at once, saying
-// why), one whose timeout passes while it waits is answered 504 without
-// running, and the rest is served once the run ends. The refusals show in
-// infergate_queue_refused_total.
+// TestQueueFullOverHTTP holds every run slot of a model, batching or
+// not, and fills its queue of three over HTTP: a request of the lowest
+// priority is refused at once with 503 and Retry-After, one of the
+// highest takes the newest lowest one's place (which is answered 503 at
+// once, saying why), one whose timeout passes while it waits is answered
+// 504 without running, and the rest is served once the runs end. The
+// refusals show in infergate_queue_refused_total.
 func TestQueueFullOverHTTP(t *testing.T) {
+	for name, cfg := range map[string]string{
+		"batching":     "max_batch_size: 8\nmax_queue_size: 3\npriority_levels: 2\ninstances: 1\n",
+		"not batching": "max_queue_size: 3\npriority_levels: 2\ninstances: 1\n",
+	} {
+		t.Run(name, func(t *testing.T) { testQueueFullOverHTTP(t, cfg) })
+	}
+}
+
+func testQueueFullOverHTTP(t *testing.T, cfg string) {
 	dir := t.TempDir()
 	onnx, err := demomodels.Model("elementwise")
 	if err != nil {
@@ -120,7 +129,6 @@ func TestQueueFullOverHTTP(t *testing.T) {
 	if err := writeModel(dir, "elementwise", "1", onnx); err != nil {
 		t.Fatal(err)
 	}
-	cfg := "max_batch_size: 8\nmax_queue_size: 3\npriority_levels: 2\ninstances: 1\n"
 	if err := os.WriteFile(filepath.Join(dir, "elementwise", "config.yaml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -133,12 +141,14 @@ func TestQueueFullOverHTTP(t *testing.T) {
 	b := repo.Models["elementwise"].Versions[0].Batcher
 	reg := monitor.NewRegistry()
 	srv := New(Config{HTTPAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0"}, router.New(repo), reg, testLog)
-	// The first run parks until released, holding the session.
+	// The first run parks until released, holding the one slot.
 	parked, release := make(chan struct{}), make(chan struct{})
 	var first sync.Once
 	observe := b.OnRun
 	b.OnRun = func(requests, rows int) {
-		observe(requests, rows)
+		if observe != nil {
+			observe(requests, rows)
+		}
 		first.Do(func() {
 			close(parked)
 			<-release

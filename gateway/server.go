@@ -129,9 +129,11 @@ func New(cfg Config, r *router.Router, reg *monitor.Registry, log *slog.Logger) 
 		for _, v := range repo.Models[name].Versions {
 			m := reg.Requests(v.Model, v.Label, v.Provider)
 			s.versions[v] = &servedVersion{metrics: m}
-			if b := v.Batcher; b != nil && b.OnRun == nil {
-				m.EnableBatchMetrics(b.Queued, b.Refused)
-				b.OnRun = m.ObserveRun
+			if b := v.Batcher; b != nil && b.Abandoned == nil {
+				m.EnableQueueMetrics(b.Stacks(), b.Queued, b.Refused)
+				if b.Stacks() && b.OnRun == nil {
+					b.OnRun = m.ObserveRun
+				}
 				b.Abandoned = clientGone
 			}
 		}

@@ -87,14 +87,17 @@ type RequestMetrics struct {
 	once   sync.Once
 }
 
-// EnableBatchMetrics creates the batch series, for versions that batch;
-// others get no empty series. queued reads the queue's length and refused
-// its refusals (queue full, timed out, client gone, displaced by a request
-// of higher priority) at scrape time.
-func (m *RequestMetrics) EnableBatchMetrics(queued func() int, refused func() (full, timedOut, abandoned, displaced uint64)) {
+// EnableQueueMetrics creates a version's queue series, and, when its runs
+// stack requests, the batch series (a version that does not batch gets
+// no histograms of ones). queued reads the queue's length and refused its
+// refusals (queue full, timed out, client gone, displaced by a request of
+// higher priority) at scrape time.
+func (m *RequestMetrics) EnableQueueMetrics(stacks bool, queued func() int, refused func() (full, timedOut, abandoned, displaced uint64)) {
 	m.once.Do(func() {
-		m.BatchRequests = m.set.NewPrometheusHistogramExt(`infergate_batch_requests{`+m.labels+`}`, batchBuckets)
-		m.BatchRows = m.set.NewPrometheusHistogramExt(`infergate_batch_rows{`+m.labels+`}`, batchBuckets)
+		if stacks {
+			m.BatchRequests = m.set.NewPrometheusHistogramExt(`infergate_batch_requests{`+m.labels+`}`, batchBuckets)
+			m.BatchRows = m.set.NewPrometheusHistogramExt(`infergate_batch_rows{`+m.labels+`}`, batchBuckets)
+		}
 		m.set.NewGauge(`infergate_queue_length{`+m.labels+`}`, func() float64 { return float64(queued()) })
 		// Counters read at scrape time; exposed as gauges because the
 		// library's counters cannot take a callback. They only grow.

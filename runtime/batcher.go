@@ -91,6 +91,17 @@ type BatchOptions struct {
 	// DefaultPriority is given to requests that name none; 0 means the
 	// lowest.
 	DefaultPriority int
+	// Solo makes the batcher only a queue, for a version that does not
+	// batch (no max_batch_size, or a model without a dynamic first
+	// dimension): every run serves one request as it came, and Slots
+	// runs go at once. It still bounds the waiting, orders it by priority
+	// and drops requests whose timeout passed or whose client left, the
+	// admission control such a model would otherwise go without.
+	Solo bool
+	// Slots is how many runs go at once, spread over the sessions in
+	// turn; 0, or fewer than the sessions, means one per session (a
+	// batching version's rule: one batch per session at a time).
+	Slots int
 }
 
 // These are the reasons a request is refused without running.
@@ -192,9 +203,14 @@ func NewBatcherWith(sessions []*Session, o BatchOptions) *Batcher {
 		o.DefaultPriority = o.PriorityLevels
 	}
 	b := &Batcher{sessions: sessions, o: o, queues: make([][]*Call, o.PriorityLevels)}
-	b.idle = append(b.idle, sessions...)
+	for i := range max(o.Slots, len(sessions)) {
+		b.idle = append(b.idle, sessions[i%len(sessions)])
+	}
 	return b
 }
+
+// Stacks reports whether runs stack requests (false for a Solo queue).
+func (b *Batcher) Stacks() bool { return !b.o.Solo }
 
 // Queued returns how many requests wait.
 func (b *Batcher) Queued() int {
@@ -218,8 +234,11 @@ func (b *Batcher) Run(c *Call) error {
 	if err := c.ready(); err != nil {
 		return err
 	}
-	c.b.rows = int(c.ins[0].shape[0])
-	if c.b.rows > b.o.MaxBatch || c.b.rows == 0 || !sameFirstDims(c) {
+	if b.o.Solo {
+		// One request a run, whatever its shape (a rank-0 input, or no
+		// input at all, has no rows to count).
+		c.b.rows = 1
+	} else if c.b.rows = int(c.ins[0].shape[0]); c.b.rows > b.o.MaxBatch || c.b.rows == 0 || !sameFirstDims(c) {
 		// Too big to share a run, empty, or inputs whose first
 		// dimensions differ (rows are not aligned across inputs): alone,
 		// on any instance (ONNX Runtime sessions take concurrent runs).
@@ -307,7 +326,7 @@ func (b *Batcher) displace(prio int) *Call {
 func (b *Batcher) lead(first *Call, sess *Session) {
 	b.mu.Lock()
 	b.probe++
-	if b.queued == 0 && (b.contended > 0 || b.probe%probeEvery == 0 || goruntime.GOMAXPROCS(0) == 1) {
+	if !b.o.Solo && b.queued == 0 && (b.contended > 0 || b.probe%probeEvery == 0 || goruntime.GOMAXPROCS(0) == 1) {
 		// Let the goroutines that are runnable now (requests read off
 		// other connections) reach the queue before the batch is cut. On
 		// one P this is the only way requests meet, since a run holds the
@@ -318,7 +337,7 @@ func (b *Batcher) lead(first *Call, sess *Session) {
 		goruntime.Gosched()
 		b.mu.Lock()
 	}
-	if d := b.o.MaxQueueDelay; d > 0 && first.b.rows+b.queuedRows() < b.target() {
+	if d := b.o.MaxQueueDelay; d > 0 && !b.o.Solo && first.b.rows+b.queuedRows() < b.target() {
 		b.mu.Unlock()
 		time.Sleep(d)
 		b.mu.Lock()
@@ -448,10 +467,20 @@ func (b *Batcher) cut(batch []*Call, first *Call) ([]*Call, int) {
 		return false
 	}
 	consider(first)
+	// A solo run is full with one call: the calls after it wait as they
+	// are, looked at (deadline, client) when they reach the front.
+	full := func() bool { return b.o.Solo && len(batch) > 0 }
 	for p := range b.queues {
+		if full() {
+			break
+		}
 		q := b.queues[p]
 		kept := q[:0]
-		for _, c := range q {
+		for i, c := range q {
+			if full() {
+				kept = append(kept, q[i:]...)
+				break
+			}
 			if !consider(c) {
 				kept = append(kept, c)
 			}

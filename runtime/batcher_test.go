@@ -1562,8 +1562,10 @@ func TestRepositoryMaxBatchSize(t *testing.T) {
 			t.Errorf("%s: Batcher = %+v, want one of max batch %d on its session", name, v.Batcher, maxBatch)
 		}
 	}
-	if v := r.Models["plain"].Version(1); v.Batcher != nil {
-		t.Errorf("plain: a batcher without max_batch_size")
+	// Without max_batch_size the version queues without stacking, as
+	// many runs at once as the process has cores.
+	if v := r.Models["plain"].Version(1); v.Batcher == nil || v.Batcher.Stacks() || len(v.Batcher.idle) != goruntime.GOMAXPROCS(0) {
+		t.Errorf("plain: Batcher = %+v, want a solo queue with %d slots", v.Batcher, goruntime.GOMAXPROCS(0))
 	}
 	for name, want := range map[string]string{
 		"strings":  `max_batch_size is 4 but input "text" is BYTES`,
@@ -1581,8 +1583,8 @@ func TestRepositoryMaxBatchSize(t *testing.T) {
 		}
 	}
 
-	// Version.Run goes through the batcher when there is one, and stamps
-	// Started either way.
+	// Version.Run goes through the batcher, stacking or not, and stamps
+	// Started.
 	for _, name := range []string{"batched", "plain"} {
 		v := r.Models[name].Version(1)
 		var runs atomic.Int64
@@ -1618,7 +1620,7 @@ func TestRepositoryMaxBatchSize(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		if v.Batcher != nil && runs.Load() == 0 {
+		if runs.Load() == 0 {
 			t.Errorf("%s: Version.Run bypassed the batcher", name)
 		}
 	}

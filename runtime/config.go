@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -38,9 +37,9 @@ type ModelConfig struct {
 	// many rows per run. The model's inputs and outputs must all have a
 	// dynamic first dimension. Zero (default) runs each request alone.
 	MaxBatchSize int `yaml:"max_batch_size"`
-	// MaxQueueSize bounds the requests waiting for a batch; a request
-	// that finds it full is refused at once (503 with Retry-After).
-	// Zero means 1024.
+	// MaxQueueSize bounds the requests waiting for a run (a batch, or,
+	// without max_batch_size, a run of their own); a request that finds
+	// it full is refused at once (503 with Retry-After). Zero means 1024.
 	MaxQueueSize int `yaml:"max_queue_size"`
 	// MaxQueueDelay, in microseconds, makes a run wait that long for
 	// company when its batch is short. Zero (default) never waits: a
@@ -59,9 +58,12 @@ type ModelConfig struct {
 	// the lowest.
 	DefaultPriority int `yaml:"default_priority"`
 	// Instances is how many sessions of the version run side by side,
-	// each one batch at a time. Zero means one per 8 cores (at least
-	// one): on 2 cores one session already keeps both busy with the HTTP
-	// server; on 64 cores eight batches run at once.
+	// each one batch (without max_batch_size, one request) at a time.
+	// Zero means, for a batching version, one per 8 cores (at least one):
+	// on 2 cores one session already keeps both busy with the HTTP
+	// server; on 64 cores eight batches run at once. For a version that
+	// does not batch, zero means one session taking as many runs at once
+	// as the process has cores.
 	Instances int `yaml:"instances"`
 	// GraphOptimization: "none", "basic", "extended" or "all" (default).
 	GraphOptimization string `yaml:"graph_optimization"`
@@ -122,27 +124,11 @@ func (c *ModelConfig) validate() error {
 	if c.MaxQueueSize < 0 || c.MaxQueueDelay < 0 || c.Timeout < 0 || c.Instances < 0 || c.PriorityLevels < 0 || c.DefaultPriority < 0 {
 		return errors.New("max_queue_size, max_queue_delay, timeout, instances, priority_levels and default_priority must not be negative")
 	}
-	if c.MaxBatchSize == 0 {
-		// Without max_batch_size a model has no queue: each request runs
-		// as it comes. Accepting the queue's knobs there would promise a
-		// bound, a timeout or an order that nothing keeps.
-		var set []string
-		for _, k := range []struct {
-			name string
-			set  bool
-		}{
-			{"max_queue_size", c.MaxQueueSize != 0},
-			{"max_queue_delay", c.MaxQueueDelay != 0},
-			{"timeout", c.Timeout != 0},
-			{"priority_levels", c.PriorityLevels > 1},
-		} {
-			if k.set {
-				set = append(set, k.name)
-			}
-		}
-		if len(set) > 0 {
-			return fmt.Errorf("%s: these configure the batch queue, and without max_batch_size requests do not queue (each runs at once); set max_batch_size (every input and output needs a dynamic first dimension) or remove them", strings.Join(set, ", "))
-		}
+	if c.MaxBatchSize == 0 && c.MaxQueueDelay != 0 {
+		// Without max_batch_size nothing stacks, so nothing is worth
+		// waiting for: accepting the delay would promise batches that
+		// never form.
+		return errors.New("max_queue_delay: a run waits for company only when requests stack; set max_batch_size (every input and output needs a dynamic first dimension) or remove it")
 	}
 	for _, p := range c.PreferredBatchSizes {
 		if p <= 0 || p > c.MaxBatchSize {

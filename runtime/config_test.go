@@ -71,11 +71,11 @@ func TestReadModelConfigErrors(t *testing.T) {
 	f("versions: [-3]\n", "-3")
 	f("default_version: -1\n", "default_version")
 
-	// The batch queue's knobs need the batch queue.
+	// The queue serves models that do not batch too; the delay and the
+	// preferred sizes are about stacking.
 	f("max_batch_size: 8\nmax_queue_size: 16\nmax_queue_delay: 100\ntimeout: 5000\npriority_levels: 2\n")
-	f("priority_levels: 1\ndefault_priority: 1\n")
-	f("max_queue_size: 16\n", "max_queue_size", "max_batch_size")
-	f("timeout: 5000\npriority_levels: 2\n", "timeout, priority_levels:", "max_batch_size")
+	f("max_queue_size: 16\ntimeout: 5000\npriority_levels: 2\ndefault_priority: 1\n")
+	f("max_queue_delay: 100\n", "max_queue_delay", "max_batch_size")
 	f("max_batch_size: 0\nmax_queue_delay: 100\n", "max_queue_delay", "max_batch_size")
 	f("preferred_batch_sizes: [4]\n", "preferred_batch_sizes", "max_batch_size")
 

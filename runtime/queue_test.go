@@ -347,3 +347,125 @@ func TestReusedCallForgetsScheduling(t *testing.T) {
 		}
 	}
 }
+
+// TestSoloQueue is the queue of a version that does not batch: every run
+// serves one request even when many wait, in priority then arrival
+// order; the bound, the timeout and the displacement hold as they do for
+// batches; and inputs with no rows to count (rank 0, or none at all) run
+// through it.
+func TestSoloQueue(t *testing.T) {
+	s := openDemo(t, "elementwise")
+	b := NewBatcherWith([]*Session{s}, BatchOptions{Solo: true, Slots: 1, MaxQueue: 4, PriorityLevels: 2,
+		Timeout: time.Hour})
+	if b.Stacks() {
+		t.Fatal("a solo queue reports that it stacks")
+	}
+	g := newBatchGate(b)
+	plug := acquire(t, s, elementwiseReq(1, 0))
+	plugDone := g.park(t, plug)
+	prios := []int{2, 2, 1, 2}
+	calls := make([]*Call, len(prios))
+	done := make([]chan error, len(prios))
+	for i, p := range prios {
+		calls[i] = acquire(t, s, elementwiseReq(1+i%2, float32(100*(i+1))))
+		calls[i].SetPriority(p)
+		if i == 3 {
+			calls[i].SetTimeout(time.Millisecond)
+		}
+		done[i] = make(chan error, 1)
+		go func() { done[i] <- b.Run(calls[i]) }()
+		g.waitQueued(t, i+1)
+	}
+	extra := acquire(t, s, elementwiseReq(1, 9))
+	extra.SetPriority(2)
+	if err := b.Run(extra); !errors.Is(err, ErrQueueFull) || errors.Is(err, ErrDisplaced) {
+		t.Fatalf("a call into a full solo queue: %v, want ErrQueueFull", err)
+	}
+	time.Sleep(5 * time.Millisecond) // past call 3's timeout
+	g.release <- struct{}{}
+	if err := <-plugDone; err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := <-done[i]; err != nil {
+			t.Errorf("call %d: %v", i, err)
+			continue
+		}
+		// y = 2x + 1 on each of the call's own rows.
+		x := float32(100 * (i + 1))
+		y := float32s(calls[i].Output(0).Data)
+		if len(y) != 4*(1+i%2) || y[0] != 2*x+1 || y[len(y)-1] != 2*(x+float32(len(y)-1))+1 {
+			t.Errorf("call %d: y = %v", i, y)
+		}
+	}
+	if err := <-done[3]; !errors.Is(err, ErrQueueTimeout) {
+		t.Errorf("call 3, past its timeout: %v, want ErrQueueTimeout", err)
+	}
+	if runs := g.takeRuns(); !slices.Equal(runs, []batchRun{{1, 1}, {1, 1}, {1, 1}, {1, 1}}) {
+		t.Errorf("runs %v, want the plug and three more, one request each", runs)
+	}
+	if !calls[2].Started().Before(calls[0].Started()) || !calls[0].Started().Before(calls[1].Started()) {
+		t.Error("a solo queue did not run priority 1 first, then in arrival order")
+	}
+	for _, c := range append(calls, plug, extra) {
+		s.ReleaseCall(c)
+	}
+
+	// Rank-0 and input-less models: a call with no rows still queues and
+	// runs once.
+	scalar := openDemo(t, "scalar")
+	bs := NewBatcherWith([]*Session{scalar}, BatchOptions{Solo: true})
+	c := acquire(t, scalar, floatReq([]int64{}, []float32{2}))
+	if err := bs.Run(c); err != nil {
+		t.Fatalf("scalar through a solo queue: %v", err)
+	}
+	if y := float32s(c.Output(0).Data); len(y) != 1 {
+		t.Errorf("scalar: y = %v", y)
+	}
+	scalar.ReleaseCall(c)
+	constant := openDemo(t, "constant")
+	bc := NewBatcherWith([]*Session{constant}, BatchOptions{Solo: true})
+	cc, err := constant.AcquireCall()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bc.Run(cc); err != nil {
+		t.Fatalf("a model without inputs through a solo queue: %v", err)
+	}
+	constant.ReleaseCall(cc)
+}
+
+// TestSoloQueueSlots: with two slots on one session, a second request runs
+// while the first is held in its run; with both held, a third waits in
+// the queue until one ends.
+func TestSoloQueueSlots(t *testing.T) {
+	s := openDemo(t, "elementwise")
+	b := NewBatcherWith([]*Session{s}, BatchOptions{Solo: true, Slots: 2})
+	g := newBatchGate(b)
+	first := acquire(t, s, elementwiseReq(1, 0))
+	firstDone := g.park(t, first)
+	second := acquire(t, s, elementwiseReq(1, 1))
+	if err := b.Run(second); err != nil {
+		t.Fatalf("the second slot, the first held: %v", err)
+	}
+	secondDone := g.park(t, second) // now both slots are held
+	third := acquire(t, s, elementwiseReq(1, 2))
+	thirdDone := make(chan error, 1)
+	go func() { thirdDone <- b.Run(third) }()
+	g.waitQueued(t, 1)
+	select {
+	case err := <-thirdDone:
+		t.Fatalf("a third call ran with both slots held: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	g.release <- struct{}{}
+	g.release <- struct{}{}
+	for _, done := range []<-chan error{firstDone, secondDone, thirdDone} {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	for _, c := range []*Call{first, second, third} {
+		s.ReleaseCall(c)
+	}
+}

@@ -51,8 +51,9 @@ type Version struct {
 	// Session is the first instance; Sessions all of them.
 	Session  *Session
 	Sessions []*Session
-	// Batcher stacks concurrent requests into one run; nil when the
-	// model's config does not ask for batching.
+	// Batcher stacks concurrent requests into one run, or, for a version
+	// that does not batch, queues them (a Solo batcher); nil only for
+	// versions made without loading (tests).
 	Batcher  *Batcher
 	LoadTime time.Duration
 	// WarmUpErr says why warming up failed; the version serves anyway.
@@ -285,25 +286,39 @@ func loadVersion(env *Environment, cfg ModelConfig, v *Version) error {
 		closeAll()
 		return err
 	}
+	maxQueue := cfg.MaxQueueSize
+	if maxQueue == 0 {
+		maxQueue = 1024
+	}
+	o := BatchOptions{
+		MaxQueue:        maxQueue,
+		Timeout:         time.Duration(cfg.Timeout) * time.Microsecond,
+		PriorityLevels:  cfg.PriorityLevels,
+		DefaultPriority: cfg.DefaultPriority,
+	}
 	if cfg.MaxBatchSize > 0 {
 		if err := Batchable(ins, v.Outputs); err != nil {
 			closeAll()
 			return fmt.Errorf("max_batch_size is %d but %w", cfg.MaxBatchSize, err)
 		}
-		maxQueue := cfg.MaxQueueSize
-		if maxQueue == 0 {
-			maxQueue = 1024
+		o.MaxBatch = cfg.MaxBatchSize
+		o.MaxQueueDelay = time.Duration(cfg.MaxQueueDelay) * time.Microsecond
+		o.Preferred = cfg.PreferredBatchSizes
+	} else {
+		// Not batching: runs go one request each. With instances set,
+		// one run per session at a time, as Triton's instance count
+		// means; without, one session takes as many runs at once as the
+		// process has cores (ONNX Runtime sessions take concurrent runs,
+		// each with one intra-op thread unless configured otherwise).
+		// More wait in the queue, bounded and in priority order, rather
+		// than in goroutines that oversubscribe the cores.
+		o.Solo = true
+		o.Slots = cfg.Instances
+		if o.Slots == 0 {
+			o.Slots = goruntime.GOMAXPROCS(0)
 		}
-		v.Batcher = NewBatcherWith(sessions, BatchOptions{
-			MaxBatch:        cfg.MaxBatchSize,
-			MaxQueue:        maxQueue,
-			MaxQueueDelay:   time.Duration(cfg.MaxQueueDelay) * time.Microsecond,
-			Preferred:       cfg.PreferredBatchSizes,
-			Timeout:         time.Duration(cfg.Timeout) * time.Microsecond,
-			PriorityLevels:  cfg.PriorityLevels,
-			DefaultPriority: cfg.DefaultPriority,
-		})
 	}
+	v.Batcher = NewBatcherWith(sessions, o)
 	v.Inputs = ins
 	v.Session = s
 	v.Sessions = sessions

@@ -14,7 +14,7 @@ import (
 // still serves; the error is only reported.
 func (v *Version) warmUp(cfg ModelConfig) error {
 	sizes := []int{1}
-	if v.Batcher != nil {
+	if cfg.MaxBatchSize > 0 {
 		sizes = append(sizes, cfg.PreferredBatchSizes...)
 		sizes = append(sizes, cfg.MaxBatchSize)
 	}
