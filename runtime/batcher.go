@@ -55,7 +55,6 @@ type Batcher struct {
 	spare [][]*Call
 
 	rejected, timedOut, abandoned, displaced atomic.Uint64
-	next                                     atomic.Uint32 // round robin for solo runs
 }
 
 const (
@@ -118,8 +117,11 @@ var (
 type batchState struct {
 	done chan struct{}
 	lead bool
-	sess *Session
-	err  error
+	// alone marks a call that no other may join: a solo queue's, or one
+	// that cannot be stacked (see Run).
+	alone bool
+	sess  *Session
+	err   error
 	// parent is the batch run whose outputs this call reads, rows
 	// [rowStart, rowStart+rows); nil when the call ran alone.
 	parent   *Call
@@ -237,17 +239,13 @@ func (b *Batcher) Run(c *Call) error {
 	if b.o.Solo {
 		// One request a run, whatever its shape (a rank-0 input, or no
 		// input at all, has no rows to count).
-		c.b.rows = 1
+		c.b.rows, c.b.alone = 1, true
 	} else if c.b.rows = int(c.ins[0].shape[0]); c.b.rows > b.o.MaxBatch || c.b.rows == 0 || !sameFirstDims(c) {
 		// Too big to share a run, empty, or inputs whose first
-		// dimensions differ (rows are not aligned across inputs): alone,
-		// on any instance (ONNX Runtime sessions take concurrent runs).
-		c.b.started = time.Now()
-		err := c.runOn(b.sessions[int(b.next.Add(1))%len(b.sessions)])
-		if b.OnRun != nil {
-			b.OnRun(1, c.b.rows)
-		}
-		return err
+		// dimensions differ (rows are not aligned across inputs): it
+		// queues like any request, within the bound, the priorities and
+		// the slots, and runs alone.
+		c.b.alone = true
 	}
 	prio := c.b.priority
 	if prio <= 0 || prio > b.o.PriorityLevels {
@@ -326,7 +324,7 @@ func (b *Batcher) displace(prio int) *Call {
 func (b *Batcher) lead(first *Call, sess *Session) {
 	b.mu.Lock()
 	b.probe++
-	if !b.o.Solo && b.queued == 0 && (b.contended > 0 || b.probe%probeEvery == 0 || goruntime.GOMAXPROCS(0) == 1) {
+	if !first.b.alone && b.queued == 0 && (b.contended > 0 || b.probe%probeEvery == 0 || goruntime.GOMAXPROCS(0) == 1) {
 		// Let the goroutines that are runnable now (requests read off
 		// other connections) reach the queue before the batch is cut. On
 		// one P this is the only way requests meet, since a run holds the
@@ -337,7 +335,7 @@ func (b *Batcher) lead(first *Call, sess *Session) {
 		goruntime.Gosched()
 		b.mu.Lock()
 	}
-	if d := b.o.MaxQueueDelay; d > 0 && !b.o.Solo && first.b.rows+b.queuedRows() < b.target() {
+	if d := b.o.MaxQueueDelay; d > 0 && !first.b.alone && first.b.rows+b.queuedRows() < b.target() {
 		b.mu.Unlock()
 		time.Sleep(d)
 		b.mu.Lock()
@@ -459,7 +457,7 @@ func (b *Batcher) cut(batch []*Call, first *Call) ([]*Call, int) {
 				return true
 			}
 		}
-		if len(batch) == 0 || (rows+c.b.rows <= limit && sameTrailingShapes(batch[0], c)) {
+		if len(batch) == 0 || (!c.b.alone && rows+c.b.rows <= limit && sameTrailingShapes(batch[0], c)) {
 			batch = append(batch, c)
 			rows += c.b.rows
 			return true
@@ -467,9 +465,10 @@ func (b *Batcher) cut(batch []*Call, first *Call) ([]*Call, int) {
 		return false
 	}
 	consider(first)
-	// A solo run is full with one call: the calls after it wait as they
-	// are, looked at (deadline, client) when they reach the front.
-	full := func() bool { return b.o.Solo && len(batch) > 0 }
+	// A run that starts with a call that runs alone is full: the calls
+	// after it wait as they are, looked at (deadline, client) when they
+	// reach the front.
+	full := func() bool { return len(batch) > 0 && batch[0].b.alone }
 	for p := range b.queues {
 		if full() {
 			break

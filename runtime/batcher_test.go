@@ -721,7 +721,8 @@ func TestBatcherStacksInOrder(t *testing.T) {
 }
 
 // TestBatcherMixedShapes: calls whose trailing dimensions differ are never
-// stacked, oversized and empty calls run alone, and all are correct.
+// stacked, oversized and empty calls queue and run alone, and all are
+// correct.
 func TestBatcherMixedShapes(t *testing.T) {
 	s := openGraph(t, affineDynGraph())
 	mk := func(rows, width int, base float32) *batchReq {
@@ -776,48 +777,47 @@ func TestBatcherMixedShapes(t *testing.T) {
 		}
 	})
 
-	t.Run("oversized and empty run alone at once", func(t *testing.T) {
+	t.Run("oversized and empty queue and run alone", func(t *testing.T) {
 		b := NewBatcher(s, 8)
 		g := newBatchGate(b)
 		plug := acquire(t, s, mk(1, 3, 0))
 		plugDone := g.park(t, plug)
-		// The batcher is busy (its leader is parked), yet these return:
-		// they do not queue.
-		for _, r := range []*batchReq{mk(9, 3, 10), mk(64, 3, 20), mk(0, 3, 0), mk(0, 5, 0), mk(9, 4, 30)} {
-			c := acquire(t, s, r)
-			done := make(chan error, 1)
-			go func() { done <- b.Run(c) }()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("%v: %v", r.shapes[0], err)
-				} else {
-					check(t, fmt.Sprint(r.shapes[0]), c, r)
-					if c.b.parent != nil {
-						t.Errorf("%v ran in a batch", r.shapes[0])
-					}
-					if out := c.Output(0); out.Elements != elementsOf(r.shapes[0]) || !slices.Equal(out.Shape, r.shapes[0]) {
-						t.Errorf("%v: output shape %v, %d elements", r.shapes[0], out.Shape, out.Elements)
-					}
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatalf("%v waited for the busy batcher", r.shapes[0])
-			}
-			s.ReleaseCall(c)
-		}
-		if n := g.queued(); n != 0 {
-			t.Errorf("%d calls queued", n)
+		// The batcher is busy (its leader is parked): these queue like
+		// any request, each behind a stackable one of the same width that
+		// must not join it.
+		reqs := []*batchReq{mk(9, 3, 10), mk(1, 3, 11), mk(64, 3, 20), mk(0, 3, 0), mk(0, 5, 0), mk(9, 4, 30)}
+		calls := acquireAll(t, s, reqs)
+		dones := make([]chan error, len(calls))
+		for i, c := range calls {
+			dones[i] = make(chan error, 1)
+			go func() { dones[i] <- b.Run(c) }()
+			g.waitQueued(t, i+1)
 		}
 		g.release <- struct{}{}
 		if err := <-plugDone; err != nil {
 			t.Fatal(err)
 		}
-		s.ReleaseCall(plug)
-		// Each ran alone: a run of one request apiece (OnRun counts solo
-		// runs too), in the order they were sent, then the plug.
-		if runs := g.takeRuns(); !slices.Equal(runs, []batchRun{{1, 9}, {1, 64}, {1, 0}, {1, 0}, {1, 9}, {1, 1}}) &&
-			!slices.Equal(runs, []batchRun{{1, 1}, {1, 9}, {1, 64}, {1, 0}, {1, 0}, {1, 9}}) {
-			t.Errorf("runs = %v; oversized and empty calls should each run alone", runs)
+		for i, c := range calls {
+			r := reqs[i]
+			if err := <-dones[i]; err != nil {
+				t.Errorf("%v: %v", r.shapes[0], err)
+				continue
+			}
+			check(t, fmt.Sprint(r.shapes[0]), c, r)
+			if c.b.parent != nil && i != 1 {
+				t.Errorf("%v ran in a batch", r.shapes[0])
+			}
+			if out := c.Output(0); out.Elements != elementsOf(r.shapes[0]) || !slices.Equal(out.Shape, r.shapes[0]) {
+				t.Errorf("%v: output shape %v, %d elements", r.shapes[0], out.Shape, out.Elements)
+			}
+		}
+		for _, c := range append(calls, plug) {
+			s.ReleaseCall(c)
+		}
+		// Each ran alone, in the order they queued, after the plug: a
+		// run of one request apiece.
+		if runs := g.takeRuns(); !slices.Equal(runs, []batchRun{{1, 1}, {1, 9}, {1, 1}, {1, 64}, {1, 0}, {1, 0}, {1, 9}}) {
+			t.Errorf("runs = %v; oversized and empty calls should each run alone, in their turn", runs)
 		}
 	})
 
