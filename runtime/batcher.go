@@ -411,11 +411,16 @@ func (b *Batcher) target() int {
 	return b.o.MaxBatch
 }
 
+// queuedRows counts the rows waiting that a batch could take: calls that
+// run alone are left out, so that they neither make a leader stop at a
+// larger preferred size nor cut short its wait for company.
 func (b *Batcher) queuedRows() int {
 	rows := 0
 	for _, q := range b.queues {
 		for _, c := range q {
-			rows += c.b.rows
+			if !c.b.alone {
+				rows += c.b.rows
+			}
 		}
 	}
 	return rows

@@ -277,6 +277,39 @@ func TestQueuePreferredBatchSize(t *testing.T) {
 	}
 }
 
+// TestQueuePreferredIgnoresLoneCalls: a waiting call that will run alone
+// (here more rows than a batch takes) does not count toward the rows that
+// pick a preferred size: three one-row calls with an oversized one behind
+// them run as the preferred 2 and then 1, not as 3 toward a preferred 4
+// that only the oversized call's rows would reach.
+func TestQueuePreferredIgnoresLoneCalls(t *testing.T) {
+	s := openDemo(t, "elementwise")
+	b := NewBatcherWith([]*Session{s}, BatchOptions{MaxBatch: 8, Preferred: []int{2, 4}, PriorityLevels: 2})
+	g := newBatchGate(b)
+	reqs := []*batchReq{elementwiseReq(1, 10), elementwiseReq(1, 20), elementwiseReq(1, 30), elementwiseReq(16, 40)}
+	calls := acquireAll(t, s, reqs)
+	calls[3].SetPriority(2) // behind the others, so it still waits when they are cut
+	for _, c := range calls[:3] {
+		c.SetPriority(1)
+	}
+	plug := acquire(t, s, elementwiseReq(1, 0))
+	errs := g.stack(t, plug, calls)
+	if runs := g.takeRuns(); !slices.Equal(runs, []batchRun{{1, 1}, {2, 2}, {1, 1}, {1, 16}}) {
+		t.Errorf("runs %v, want the plug, the preferred 2, then 1, then the oversized call alone", runs)
+	}
+	for i, c := range calls {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if _, err := compareRes(collect(c), mustSolo(t, s, reqs[i]), 0); err != nil {
+			t.Errorf("call %d: %v", i, err)
+		}
+	}
+	for _, c := range append(calls, plug) {
+		s.ReleaseCall(c)
+	}
+}
+
 func TestQueueInstancesRunInParallel(t *testing.T) {
 	s1 := openDemo(t, "elementwise")
 	s2 := openDemo(t, "elementwise")
