@@ -164,9 +164,9 @@ func (sw *Sweep) combinations() []map[string]int64 {
 		for _, c := range combos {
 			for i, v := range vals {
 				if b, ok := c["max_batch_size"]; ok && b == 0 && sweepKeys[a] == "max_queue_delay" {
-					// Without batching there is no queue to delay, and
-					// a config that sets the delay anyway is refused:
-					// one combination, without the key.
+					// Without batching nothing stacks, so there is no
+					// delay to sweep, and a config that sets one is
+					// refused: one combination, without the key.
 					if i == 0 {
 						next = append(next, c)
 					}
@@ -305,7 +305,7 @@ func editConfig(path string, cfg map[string]int64) ([]byte, error) {
 		// Batching off: the keys about stacking would be refused.
 		kept := m.Content[:0]
 		for i := 0; i+1 < len(m.Content); i += 2 {
-			if !queueKeys[m.Content[i].Value] {
+			if !stackingKeys[m.Content[i].Value] {
 				kept = append(kept, m.Content[i], m.Content[i+1])
 			}
 		}
@@ -314,9 +314,9 @@ func editConfig(path string, cfg map[string]int64) ([]byte, error) {
 	return yaml.Marshal(&doc)
 }
 
-// queueKeys are the config.yaml keys that only a batching model takes
-// (runtime/config.go refuses them without max_batch_size).
-var queueKeys = map[string]bool{"max_queue_delay": true, "preferred_batch_sizes": true}
+// stackingKeys are the config.yaml keys about stacking requests, which
+// runtime/config.go refuses without max_batch_size.
+var stackingKeys = map[string]bool{"max_queue_delay": true, "preferred_batch_sizes": true}
 
 // countCPUs counts a taskset CPU list: "0", "0-3", "0,2,4-5".
 func countCPUs(list string) (int, error) {

@@ -129,6 +129,8 @@ func New(cfg Config, r *router.Router, reg *monitor.Registry, log *slog.Logger) 
 		for _, v := range repo.Models[name].Versions {
 			m := reg.Requests(v.Model, v.Label, v.Provider)
 			s.versions[v] = &servedVersion{metrics: m}
+			// Wired by the first server only: a repository that two
+			// servers share (tests) keeps the first one's series.
 			if b := v.Batcher; b != nil && b.Abandoned == nil {
 				m.EnableQueueMetrics(b.Stacks(), b.Queued, b.Refused)
 				if b.Stacks() && b.OnRun == nil {
