@@ -249,6 +249,23 @@ func TestQueueAbandonedAfterWait(t *testing.T) {
 	s.ReleaseCall(plug)
 }
 
+// checkAgainstSolo requires every call to have succeeded with exactly what
+// its request gives run alone, then releases the calls and the plug.
+func checkAgainstSolo(t *testing.T, s *Session, reqs []*batchReq, calls []*Call, errs []error, plug *Call) {
+	t.Helper()
+	for i, c := range calls {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if _, err := compareRes(collect(c), mustSolo(t, s, reqs[i]), 0); err != nil {
+			t.Errorf("call %d: %v", i, err)
+		}
+	}
+	for _, c := range append(calls, plug) {
+		s.ReleaseCall(c)
+	}
+}
+
 func TestQueuePreferredBatchSize(t *testing.T) {
 	s := openDemo(t, "elementwise")
 	b := NewBatcherWith([]*Session{s}, BatchOptions{MaxBatch: 16, Preferred: []int{4, 8}})
@@ -264,17 +281,7 @@ func TestQueuePreferredBatchSize(t *testing.T) {
 	if runs := g.takeRuns(); !slices.Equal(runs, []batchRun{{1, 1}, {8, 8}, {2, 2}}) {
 		t.Errorf("runs %v, want the plug, then 8 (preferred), then 2", runs)
 	}
-	for i, c := range calls {
-		if errs[i] != nil {
-			t.Fatal(errs[i])
-		}
-		if _, err := compareRes(collect(c), mustSolo(t, s, reqs[i]), 0); err != nil {
-			t.Errorf("call %d: %v", i, err)
-		}
-	}
-	for _, c := range append(calls, plug) {
-		s.ReleaseCall(c)
-	}
+	checkAgainstSolo(t, s, reqs, calls, errs, plug)
 }
 
 // TestQueuePreferredIgnoresLoneCalls: a waiting call that will run alone
@@ -297,17 +304,7 @@ func TestQueuePreferredIgnoresLoneCalls(t *testing.T) {
 	if runs := g.takeRuns(); !slices.Equal(runs, []batchRun{{1, 1}, {2, 2}, {1, 1}, {1, 16}}) {
 		t.Errorf("runs %v, want the plug, the preferred 2, then 1, then the oversized call alone", runs)
 	}
-	for i, c := range calls {
-		if errs[i] != nil {
-			t.Fatal(errs[i])
-		}
-		if _, err := compareRes(collect(c), mustSolo(t, s, reqs[i]), 0); err != nil {
-			t.Errorf("call %d: %v", i, err)
-		}
-	}
-	for _, c := range append(calls, plug) {
-		s.ReleaseCall(c)
-	}
+	checkAgainstSolo(t, s, reqs, calls, errs, plug)
 }
 
 func TestQueueInstancesRunInParallel(t *testing.T) {
