@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -176,7 +177,7 @@ func (s *Server) serveInfer(ctx *fasthttp.RequestCtx, model, version []byte) {
 	if err := v.Run(call); err != nil {
 		switch {
 		case errors.Is(err, runtime.ErrQueueFull):
-			ctx.Response.Header.Set("Retry-After", "1")
+			ctx.Response.Header.Set("Retry-After", strconv.Itoa(int(v.Batcher.RetryAfter()/time.Second)))
 			s.fail(ctx, m, fasthttp.StatusServiceUnavailable, fmt.Sprintf("model %s version %s: %v (raise max_queue_size or add instances or replicas)", v.Model, v.Label, err))
 		case errors.Is(err, runtime.ErrQueueTimeout):
 			s.fail(ctx, m, fasthttp.StatusGatewayTimeout, fmt.Sprintf("model %s version %s: %v", v.Model, v.Label, err))

@@ -55,6 +55,11 @@ type Batcher struct {
 	spare [][]*Call
 
 	rejected, timedOut, abandoned, displaced atomic.Uint64
+	// slots is how many runs go at once; perRequest is a moving average
+	// of a run's time over the requests it served, in nanoseconds. They
+	// size RetryAfter.
+	slots      int
+	perRequest atomic.Int64
 }
 
 const (
@@ -208,7 +213,34 @@ func NewBatcherWith(sessions []*Session, o BatchOptions) *Batcher {
 	for i := range max(o.Slots, len(sessions)) {
 		b.idle = append(b.idle, sessions[i%len(sessions)])
 	}
+	b.slots = len(b.idle)
 	return b
+}
+
+// learnServiceTime folds one run, of d serving n requests, into the
+// moving average of a request's share of a run (weight 1/8). Leaders
+// that finish together may overwrite each other's update; the average
+// only sizes Retry-After.
+func (b *Batcher) learnServiceTime(d time.Duration, n int) {
+	per := int64(d) / int64(n)
+	old := b.perRequest.Load()
+	if old == 0 {
+		b.perRequest.Store(per)
+		return
+	}
+	b.perRequest.Store(old + (per-old)/8)
+}
+
+// RetryAfter is how long a refused client should wait before trying
+// again: about the time the queue, as full as it is now, takes to drain
+// at the recent pace, in whole seconds from 1 to 300 (HTTP's Retry-After
+// counts seconds). A fixed second would invite a storm of retries
+// against a model whose queue takes minutes, and hold back clients of
+// one that drains in milliseconds no more than a second does.
+func (b *Batcher) RetryAfter() time.Duration {
+	drain := time.Duration(int64(b.Queued()) * b.perRequest.Load() / int64(max(b.slots, 1)))
+	secs := min(max((drain+time.Second-1)/time.Second, 1), 300)
+	return secs * time.Second
 }
 
 // Stacks reports whether runs stack requests (false for a Solo queue).
@@ -364,6 +396,7 @@ func (b *Batcher) lead(first *Call, sess *Session) {
 	var err error
 	if len(batch) > 0 {
 		err = b.runBatch(batch, rows, sess)
+		b.learnServiceTime(time.Since(batch[0].b.started), len(batch))
 		if b.OnRun != nil {
 			b.OnRun(len(batch), rows)
 		}

@@ -499,3 +499,50 @@ func TestSoloQueueSlots(t *testing.T) {
 		s.ReleaseCall(c)
 	}
 }
+
+// TestRetryAfter: a refused client is told about how long the queue, as
+// full as it is, takes to drain at the runs' recent pace, in whole
+// seconds from 1 to 300.
+func TestRetryAfter(t *testing.T) {
+	s := openDemo(t, "elementwise")
+	b := NewBatcherWith([]*Session{s}, BatchOptions{Solo: true, Slots: 2})
+	if got := b.RetryAfter(); got != time.Second {
+		t.Errorf("nothing learned, nothing queued: %v, want 1s", got)
+	}
+	// Runs of 4 s serving 2 requests each: 2 s a request; the average
+	// moves an eighth of the way to each new run.
+	b.learnServiceTime(4*time.Second, 2)
+	b.learnServiceTime(4*time.Second, 2)
+	if got := time.Duration(b.perRequest.Load()); got != 2*time.Second {
+		t.Fatalf("per request %v, want 2s", got)
+	}
+	b.learnServiceTime(10*time.Second, 1)
+	if got := time.Duration(b.perRequest.Load()); got != 3*time.Second {
+		t.Fatalf("per request %v after a 10 s run, want 3s", got)
+	}
+	b.mu.Lock()
+	b.queued = 5 // 5 requests at 3 s over 2 slots: 7.5 s
+	b.mu.Unlock()
+	if got := b.RetryAfter(); got != 8*time.Second {
+		t.Errorf("5 queued: %v, want 8s", got)
+	}
+	b.mu.Lock()
+	b.queued = 1000
+	b.mu.Unlock()
+	if got := b.RetryAfter(); got != 300*time.Second {
+		t.Errorf("1000 queued: %v, want the 300s cap", got)
+	}
+	b.mu.Lock()
+	b.queued = 0
+	b.mu.Unlock()
+	// A real run teaches it a real pace: far under a second.
+	c := acquire(t, s, elementwiseReq(1, 1))
+	b.perRequest.Store(0)
+	if err := b.Run(c); err != nil {
+		t.Fatal(err)
+	}
+	if per := time.Duration(b.perRequest.Load()); per <= 0 || per > time.Second {
+		t.Errorf("a run of the elementwise model: %v a request", per)
+	}
+	s.ReleaseCall(c)
+}
