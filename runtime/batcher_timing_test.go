@@ -62,16 +62,21 @@ func BenchmarkBatcherElementwise(b *testing.B) {
 
 // BenchmarkBatcherLoneRequest is the single-client case: one goroutine,
 // one request at a time. The batcher must not make a lone request wait for
-// company, so its ns/op should match plain Call.Run's within noise.
+// company, nor a solo queue (a version that does not batch) add to its
+// run, so their ns/op should match plain Call.Run's within noise.
 func BenchmarkBatcherLoneRequest(b *testing.B) {
 	s := openDemo(b, "elementwise")
 	bt := NewBatcher(s, 64)
+	solo := NewBatcherWith([]*Session{s}, BatchOptions{Solo: true, Slots: 1})
 	x := []float32{1, 2, 3, 4}
 	shape := []int64{1, 4}
-	for _, mode := range []string{"Call", "Batcher", "Call", "Batcher"} {
+	for _, mode := range []string{"Call", "Batcher", "Solo", "Call", "Batcher", "Solo"} {
 		run := (*Call).Run
-		if mode == "Batcher" {
+		switch mode {
+		case "Batcher":
 			run = bt.Run
+		case "Solo":
+			run = solo.Run
 		}
 		b.Run(mode, func(b *testing.B) {
 			b.ReportAllocs()
