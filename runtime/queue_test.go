@@ -2,7 +2,10 @@ package runtime
 
 import (
 	"errors"
+	"math/rand/v2"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -545,4 +548,89 @@ func TestRetryAfter(t *testing.T) {
 		t.Errorf("a run of the elementwise model: %v a request", per)
 	}
 	s.ReleaseCall(c)
+}
+
+// TestQueueUnderContention sends requests of random priorities, some with
+// timeouts too short to survive the queue, from many goroutines into small
+// queues, stacking and solo: every request either gets its own rows,
+// computed right, or one of the queue's refusals, nothing hangs, and the
+// refusal counters add up to the refusals the callers saw.
+func TestQueueUnderContention(t *testing.T) {
+	s := openDemo(t, "elementwise")
+	for name, o := range map[string]BatchOptions{
+		"stacking": {MaxBatch: 4, MaxQueue: 6, PriorityLevels: 3},
+		"solo":     {Solo: true, Slots: 2, MaxQueue: 6, PriorityLevels: 3},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := NewBatcherWith([]*Session{s}, o)
+			const goroutines, iterations = 24, 40
+			var ok, full, displaced, timedOut atomic.Int64
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for gi := range goroutines {
+				wg.Go(func() {
+					<-start
+					rng := rand.New(rand.NewPCG(11, uint64(gi)))
+					for i := range iterations {
+						rows := 1 + rng.IntN(6) // some over the stacking queue's 4
+						r := elementwiseReq(rows, float32(rowTag(gi, i, 0)))
+						c, err := s.AcquireCall() // not acquire: no t.Fatal off the test's goroutine
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						r.bind(c)
+						c.SetPriority(rng.IntN(4)) // 0: the default
+						if rng.IntN(5) == 0 {
+							c.SetTimeout(time.Duration(1+rng.IntN(50)) * time.Microsecond)
+						}
+						err = b.Run(c)
+						switch {
+						case err == nil:
+							x, y := float32s(r.data[0]), float32s(c.Output(0).Data)
+							if len(y) != len(x) {
+								t.Errorf("goroutine %d request %d: %d outputs for %d inputs", gi, i, len(y), len(x))
+							}
+							for e := range min(len(x), len(y)) {
+								if y[e] != 2*x[e]+1 {
+									t.Errorf("goroutine %d request %d: y[%d] = %v for x = %v", gi, i, e, y[e], x[e])
+									break
+								}
+							}
+							ok.Add(1)
+						case errors.Is(err, ErrDisplaced):
+							displaced.Add(1)
+						case errors.Is(err, ErrQueueFull):
+							full.Add(1)
+						case errors.Is(err, ErrQueueTimeout):
+							timedOut.Add(1)
+						default:
+							t.Errorf("goroutine %d request %d: %v", gi, i, err)
+						}
+						s.ReleaseCall(c)
+					}
+				})
+			}
+			close(start)
+			finished := make(chan struct{})
+			go func() { wg.Wait(); close(finished) }()
+			select {
+			case <-finished:
+			case <-time.After(60 * time.Second):
+				t.Fatal("requests still waiting after 60s")
+			}
+			gotFull, gotTimedOut, _, gotDisplaced := b.Refused()
+			if gotFull != uint64(full.Load()) || gotDisplaced != uint64(displaced.Load()) || gotTimedOut != uint64(timedOut.Load()) {
+				t.Errorf("counters: %d full, %d displaced, %d timed out; callers saw %d, %d, %d",
+					gotFull, gotDisplaced, gotTimedOut, full.Load(), displaced.Load(), timedOut.Load())
+			}
+			if n := ok.Load() + full.Load() + displaced.Load() + timedOut.Load(); n != goroutines*iterations {
+				t.Errorf("%d outcomes for %d requests", n, goroutines*iterations)
+			}
+			if q := b.Queued(); q != 0 {
+				t.Errorf("%d still queued", q)
+			}
+			t.Logf("%d served, %d refused (full), %d displaced, %d timed out", ok.Load(), full.Load(), displaced.Load(), timedOut.Load())
+		})
+	}
 }
