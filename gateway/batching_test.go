@@ -166,7 +166,20 @@ func testQueueFullOverHTTP(t *testing.T, cfg string) {
 	}
 	post := func(body string) <-chan reply {
 		out := make(chan reply, 1)
-		go func() { out <- ts.post(t, "/v2/models/elementwise/infer", body) }()
+		go func() { // not ts.post: no t.Fatal off the test's goroutine
+			resp, err := ts.client.Post(ts.base+"/v2/models/elementwise/infer", contentJSON, strings.NewReader(body))
+			if err != nil {
+				t.Error(err)
+				out <- reply{}
+				return
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Error(err)
+			}
+			out <- reply{status: resp.StatusCode, header: resp.Header, body: b}
+		}()
 		return out
 	}
 	send := func(prio int, x float32) <-chan reply { return post(body(prio, x)) }
