@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/infergate/infergate/configs/demomodels"
-	"github.com/infergate/infergate/monitor"
-	"github.com/infergate/infergate/router"
 	"github.com/infergate/infergate/runtime"
 )
 
@@ -139,26 +137,24 @@ func testQueueFullOverHTTP(t *testing.T, cfg string) {
 	repo.Load(testEnv, testLog)
 	t.Cleanup(repo.Close) // after the server stops
 	b := repo.Models["elementwise"].Versions[0].Batcher
-	reg := monitor.NewRegistry()
-	srv := New(Config{HTTPAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0"}, router.New(repo), reg, testLog)
 	// The first run parks until released, holding the one slot.
 	parked, release := make(chan struct{}), make(chan struct{})
 	var first sync.Once
-	observe := b.OnRun
-	b.OnRun = func(requests, rows int) {
-		if observe != nil {
-			observe(requests, rows)
+	ts, err := startServerWith(Config{}, repo, func() {
+		observe := b.OnRun // New's, or nil where runs do not stack
+		b.OnRun = func(requests, rows int) {
+			if observe != nil {
+				observe(requests, rows)
+			}
+			first.Do(func() {
+				close(parked)
+				<-release
+			})
 		}
-		first.Do(func() {
-			close(parked)
-			<-release
-		})
-	}
-	if err := srv.Start(); err != nil {
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{srv: srv, reg: reg, base: "http://" + srv.HTTPAddr(), metrics: "http://" + srv.MetricsAddr(),
-		client: &http.Client{Timeout: 30 * time.Second}}
 	t.Cleanup(ts.stop)
 
 	body := func(prio int, x float32) string {

@@ -139,6 +139,12 @@ type testServer struct {
 }
 
 func startServer(cfg Config, repo *runtime.Repository) (*testServer, error) {
+	return startServerWith(cfg, repo, nil)
+}
+
+// startServerWith is startServer with beforeStart, when given, run
+// between New and Start: the place to rewire what New wired.
+func startServerWith(cfg Config, repo *runtime.Repository, beforeStart func()) (*testServer, error) {
 	if cfg.HTTPAddr == "" {
 		cfg.HTTPAddr = "127.0.0.1:0"
 	}
@@ -147,6 +153,9 @@ func startServer(cfg Config, repo *runtime.Repository) (*testServer, error) {
 	}
 	reg := monitor.NewRegistry()
 	srv := New(cfg, router.New(repo), reg, testLog)
+	if beforeStart != nil {
+		beforeStart()
+	}
 	if err := srv.Start(); err != nil {
 		return nil, err
 	}

@@ -55,10 +55,8 @@ type Batcher struct {
 	spare [][]*Call
 
 	rejected, timedOut, abandoned, displaced atomic.Uint64
-	// slots is how many runs go at once; perRequest is a moving average
-	// of a run's time over the requests it served, in nanoseconds. They
-	// size RetryAfter.
-	slots      int
+	// perRequest is a moving average of a run's time over the requests
+	// it served, in nanoseconds, for RetryAfter.
 	perRequest atomic.Int64
 }
 
@@ -213,7 +211,6 @@ func NewBatcherWith(sessions []*Session, o BatchOptions) *Batcher {
 	for i := range max(o.Slots, len(sessions)) {
 		b.idle = append(b.idle, sessions[i%len(sessions)])
 	}
-	b.slots = len(b.idle)
 	return b
 }
 
@@ -238,7 +235,8 @@ func (b *Batcher) learnServiceTime(d time.Duration, n int) {
 // against a model whose queue takes minutes, and hold back clients of
 // one that drains in milliseconds no more than a second does.
 func (b *Batcher) RetryAfter() time.Duration {
-	drain := time.Duration(int64(b.Queued()) * b.perRequest.Load() / int64(max(b.slots, 1)))
+	slots := max(b.o.Slots, len(b.sessions)) // NewBatcherWith's idle list, full
+	drain := time.Duration(int64(b.Queued()) * b.perRequest.Load() / int64(slots))
 	secs := min(max((drain+time.Second-1)/time.Second, 1), 300)
 	return secs * time.Second
 }

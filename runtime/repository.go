@@ -52,8 +52,8 @@ type Version struct {
 	Session  *Session
 	Sessions []*Session
 	// Batcher stacks concurrent requests into one run, or, for a version
-	// that does not batch, queues them (a Solo batcher); nil only for
-	// versions made without loading (tests).
+	// that does not batch, queues them (a Solo batcher); nil until the
+	// version loads.
 	Batcher  *Batcher
 	LoadTime time.Duration
 	// WarmUpErr says why warming up failed; the version serves anyway.
@@ -61,20 +61,12 @@ type Version struct {
 
 	state  atomic.Int32
 	reason atomic.Pointer[string]
-	next   atomic.Uint32 // round robin over Sessions without a batcher
 }
 
-// Run runs a bound call on this version, through its batcher when it has
-// one.
+// Run runs a bound call on this version through its batcher, which every
+// loaded version has (calls come from its sessions, so it is loaded).
 func (v *Version) Run(c *Call) error {
-	if v.Batcher != nil {
-		return v.Batcher.Run(c)
-	}
-	c.b.started = time.Now()
-	if len(v.Sessions) > 1 {
-		return c.runOn(v.Sessions[int(v.next.Add(1))%len(v.Sessions)])
-	}
-	return c.Run()
+	return v.Batcher.Run(c)
 }
 
 // State reports whether the version serves, and why not.
