@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -97,5 +98,96 @@ func checkFloat(t *testing.T, in, tail string, dt runtime.DataType) {
 	}
 	if p.s.i != len(in) {
 		t.Fatalf("%s %q: cursor at %d, want %d", dt, in, p.s.i, len(in))
+	}
+}
+
+// TestFP32RunsMatchStrconv checks the FP32 run reader where its runs end:
+// data arrays whose elements mix numbers it takes with numbers it leaves
+// to strconv (long mantissas, float32 midpoints, large exponents), bare
+// commas with commas set off by spaces and newlines, and flat with nested
+// rows. Every element must equal strconv's float32 and the element count
+// must be checked whatever form the array takes.
+func TestFP32RunsMatchStrconv(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 5))
+	element := func() string {
+		u := r.Float64()*2 - 1
+		switch r.IntN(8) {
+		case 0:
+			return strconv.FormatFloat(u*1e25, 'e', 24, 64) // long mantissa
+		case 1:
+			a := float32(u) // a float32 midpoint
+			return strconv.FormatFloat((float64(a)+float64(math.Nextafter32(a, 2)))/2, 'g', -1, 64)
+		case 2:
+			return strconv.FormatFloat(u*1e-30, 'g', -1, 32) // exponent beyond 10^22
+		case 3:
+			return strconv.Itoa(r.IntN(2001) - 1000)
+		case 4:
+			return strconv.FormatFloat(float64(float32(u)), 'g', -1, 32)
+		default:
+			return strconv.FormatFloat(u, 'f', 3, 64)
+		}
+	}
+	separators := []string{",", ",", ",", ", ", " ,", ",\n  ", "\t,\t"}
+	for trial := range 3000 {
+		rows, cols := 1+r.IntN(3), 1+r.IntN(40)
+		var body []byte
+		var want []float32
+		nested := rows > 1 || r.IntN(2) == 0
+		body = append(body, '[')
+		for row := range rows {
+			if row > 0 {
+				body = append(body, separators[r.IntN(len(separators))]...)
+			}
+			if nested {
+				body = append(body, '[')
+			}
+			for col := range cols {
+				if col > 0 {
+					body = append(body, separators[r.IntN(len(separators))]...)
+				}
+				s := element()
+				f, err := strconv.ParseFloat(s, 32)
+				if err != nil {
+					t.Fatalf("strconv %q: %v", s, err)
+				}
+				want = append(want, float32(f))
+				body = append(body, s...)
+			}
+			if nested {
+				body = append(body, ']')
+			}
+		}
+		body = append(body, ']')
+		n := len(want)
+		p := &tensorParser{s: scanner{b: append(body, "}]}"...)}, dt: runtime.FP32, n: n, out: make([]byte, 4*n)}
+		if err := p.parseValue(); err != nil {
+			t.Fatalf("trial %d: %s: %v", trial, body, err)
+		}
+		if p.s.i != len(body) {
+			t.Fatalf("trial %d: cursor at %d, want %d: %s", trial, p.s.i, len(body), body)
+		}
+		for k, w := range want {
+			if got := math.Float32frombits(binary.LittleEndian.Uint32(p.out[4*k:])); math.Float32bits(got) != math.Float32bits(w) {
+				t.Fatalf("trial %d: element %d is %v, strconv gives %v: %s", trial, k, got, w, body)
+			}
+		}
+		// One element fewer or more than the data holds is refused.
+		for _, m := range []int{n - 1, n + 1} {
+			if m == 0 {
+				continue
+			}
+			p := &tensorParser{s: scanner{b: body}, dt: runtime.FP32, n: m, out: make([]byte, 4*m)}
+			if err := p.parseValue(); err == nil {
+				t.Fatalf("trial %d: %d elements accepted for a shape of %d: %s", trial, n, m, body)
+			}
+		}
+	}
+	// Separators the run reader must not take as its own.
+	for _, in := range []string{"[1,2,]", "[1,,2]", "[1 2]", "[1,-]", "[1,2", "[1,2,", "[1,-x]", "[1,2]]"} {
+		p := &tensorParser{s: scanner{b: []byte(in)}, dt: runtime.FP32, n: 2, out: make([]byte, 8)}
+		err := p.parseValue()
+		if err == nil && p.s.i == len(in) {
+			t.Errorf("%q accepted as two FP32 elements", in)
+		}
 	}
 }

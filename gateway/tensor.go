@@ -58,10 +58,7 @@ func (p *tensorParser) array(depth int) error {
 		var err error
 		if p.s.peek() == '[' {
 			err = p.array(depth + 1)
-		} else if f, ok := p.fp32(); ok {
-			binary.LittleEndian.PutUint32(p.out[4*p.count:], math.Float32bits(float32(f)))
-			p.count++
-		} else {
+		} else if !p.fp32Run() {
 			err = p.element()
 		}
 		if err != nil {
@@ -82,15 +79,37 @@ func (p *tensorParser) array(depth int) error {
 	}
 }
 
-// fp32 reads the next element of an FP32 tensor when fastFloat covers it,
-// saving the two calls that element and float would add to each of the
-// MLP request's 256 numbers; anything else (another datatype, one element
-// too many, a number fastFloat does not cover) is element's.
-func (p *tensorParser) fp32() (float64, bool) {
-	if p.dt != runtime.FP32 || p.count >= p.n {
-		return 0, false
+// fp32Run reads a run of FP32 elements written as plain numbers with
+// bare commas between them, the usual form of a row of features, keeping
+// the cursor in registers instead of going through array's separator
+// switch and three whitespace skips per element: most of the MLP
+// request's decode time is its 256 numbers. It leaves the cursor after
+// the last number it took, before its separator, and stops at anything
+// else (whitespace, a nested array, a number scanFloat does not cover,
+// one element too many), which array and element then handle. It reports
+// whether it took any element.
+func (p *tensorParser) fp32Run() bool {
+	if p.dt != runtime.FP32 {
+		return false
 	}
-	return p.fastFloat()
+	p.s.ws()
+	b, i, k, n, out := p.s.b, p.s.i, p.count, p.n, p.out
+	for k < n {
+		f, end, ok := scanFloat(b, i, true)
+		if !ok {
+			break
+		}
+		binary.LittleEndian.PutUint32(out[4*k:], math.Float32bits(float32(f)))
+		k++
+		p.s.i = end
+		if end+1 >= len(b) || b[end] != ',' || (b[end+1]-'0' > 9 && b[end+1] != '-') {
+			break
+		}
+		i = end + 1
+	}
+	taken := k > p.count
+	p.count = k
+	return taken
 }
 
 func (p *tensorParser) element() error {
@@ -152,18 +171,26 @@ var pow10f = func() (t [45]float64) {
 	return t
 }()
 
-// fastFloat scans and converts a plain decimal number in one pass, for the
+// fastFloat reads the number at the cursor when scanFloat covers it,
+// leaving the cursor unmoved when it does not.
+func (p *tensorParser) fastFloat() (float64, bool) {
+	p.s.ws()
+	f, end, ok := scanFloat(p.s.b, p.s.i, p.dt == runtime.FP32)
+	if ok {
+		p.s.i = end
+	}
+	return f, ok
+}
+
+// scanFloat scans and converts the plain decimal number at b[i] in one pass, for the
 // common case that Clinger's fast path covers ("How to Read Floating Point
 // Numbers Accurately", 1990): a mantissa of at most 2^53 and a power of ten
 // of at most 22 in magnitude are both exact in float64, so one multiply or
 // divide gives the correctly rounded float64. FP32 needs less: a float64
 // within a few ulps of the exact value, rounded to float32, unless a
 // float32 midpoint lies that close (see below). Every case it does not
-// cover returns false with the cursor unmoved, and strconv decides.
-func (p *tensorParser) fastFloat() (float64, bool) {
-	s := &p.s
-	s.ws()
-	b, i := s.b, s.i
+// cover returns false, and strconv decides; end is where the number ends.
+func scanFloat(b []byte, i int, fp32 bool) (f float64, end int, ok bool) {
 	neg := false
 	if i < len(b) && b[i] == '-' {
 		neg = true
@@ -177,7 +204,7 @@ func (p *tensorParser) fastFloat() (float64, bool) {
 	}
 	digits := i - intStart
 	if digits == 0 || (b[intStart] == '0' && digits > 1) {
-		return 0, false
+		return 0, 0, false
 	}
 	if i < len(b) && b[i] == '.' {
 		i++
@@ -186,7 +213,7 @@ func (p *tensorParser) fastFloat() (float64, bool) {
 			mant = mant*10 + uint64(b[i]-'0')
 		}
 		if i == fracStart {
-			return 0, false
+			return 0, 0, false
 		}
 		digits += i - fracStart
 		exp -= i - fracStart
@@ -206,7 +233,7 @@ func (p *tensorParser) fastFloat() (float64, bool) {
 			}
 		}
 		if i == expStart {
-			return 0, false
+			return 0, 0, false
 		}
 		if eneg {
 			e = -e
@@ -214,10 +241,10 @@ func (p *tensorParser) fastFloat() (float64, bool) {
 		exp += e
 	}
 	if digits > 19 || mant > 1<<53 || exp < -22 || exp > 22 {
-		return 0, false
+		return 0, 0, false
 	}
-	f := float64(mant)
-	if p.dt == runtime.FP32 {
+	f = float64(mant)
+	if fp32 {
 		// A multiply by the nearest float64 to 10^exp lands within two
 		// float64 ulps of the exact value, which rounds to the same
 		// float32 unless a float32 midpoint (low 29 bits 1<<28) is that
@@ -226,7 +253,7 @@ func (p *tensorParser) fastFloat() (float64, bool) {
 		// of this function's time.
 		f *= pow10f[exp+22]
 		if f != 0 && (f < 0x1p-126 || f > math.MaxFloat32 || uint64(math.Float64bits(f)&(1<<29-1)-(1<<28-4)) <= 8) {
-			return 0, false
+			return 0, 0, false
 		}
 	} else if exp < 0 {
 		f /= pow10[-exp]
@@ -236,8 +263,7 @@ func (p *tensorParser) fastFloat() (float64, bool) {
 	if neg {
 		f = -f
 	}
-	s.i = i
-	return f, true
+	return f, i, true
 }
 
 // slowFloat handles what fastFloat does not: long mantissas, large
