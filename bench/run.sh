@@ -31,6 +31,9 @@ go build -o bin/infergate ./cmd/infergate
 
 wait_up() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "server at $1 did not start"; exit 1; }
 
+# The host's processor, since R and F depend on it: on a Zen 4 host (family
+# 25 model 17) R was about 37k samples/s, on earlier sessions' hosts 47-70k.
+echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | xargs) model $(grep -m1 '^model' /proc/cpuinfo | cut -d: -f2 | xargs)"
 TMP=$(mktemp -d)
 # The same model with batching off: its config without max_batch_size.
 mkdir -p "$TMP/unbatched/$MODEL/1"
@@ -70,8 +73,9 @@ one() {
     END {printf "%d %.0f %.0f\n", rps, p50, p99 >> f}' "$TMP/out"
 }
 # The MLP's targets (issue 3) need R, raw ONNX Runtime's best samples/s on
-# the server's core: the best over batch sizes 16, 32 and 64 (smaller ones
-# were never the best) of BenchmarkRawMLP, with Go's
+# the server's core: the best over batch sizes 8, 16, 32 and 64 of
+# BenchmarkRawMLP (on a Zen 4 host, 8 rows were as fast as 64: the product
+# is compute-bound from 8 rows on; bench/README.md, ninth session), with Go's
 # default GODEBUG (the gateway's sysmon setting slows a loop of
 # back-to-back calls; bench/README.md, seventh session). It is measured in
 # every round, right after the servers, so each round has its own L and its
@@ -84,7 +88,7 @@ if [ "$RAW" = 1 ]; then
   go test -c -o "$TMP/raw.test" ./runtime/
 fi
 raw() {
-  (cd runtime && taskset -c "$SERVER_CPU" "$TMP/raw.test" -test.run '^$' -test.bench 'RawMLP$/batch=(16|32|64)$' \
+  (cd runtime && taskset -c "$SERVER_CPU" "$TMP/raw.test" -test.run '^$' -test.bench 'RawMLP$/batch=(8|16|32|64)$' \
     -test.cpu 1 -test.benchtime "${RAW_TIME:-1s}") | tee -a "$TMP/raw" |
     awk '/samples\/s/ {for (i = 1; i < NF; i++) if ($(i+1) == "samples/s") print int($i)}' | sort -n | tail -1 >> "$TMP/R"
 }
