@@ -147,13 +147,14 @@ func New(cfg Config, r *router.Router, reg *monitor.Registry, log *slog.Logger) 
 	s.bodies.New = func() any { b := make([]byte, 0, 4096); return &b }
 	s.parsers.New = func() any { return &tensorParser{} }
 	s.http = &fasthttp.Server{
-		Handler:               s.serveHTTP,
-		ErrorHandler:          s.serveTransportError,
-		Name:                  "infergate",
-		MaxRequestBodySize:    cfg.MaxRequestBodySize,
-		ReadTimeout:           cfg.ReadTimeout,
-		WriteTimeout:          cfg.WriteTimeout,
-		IdleTimeout:           cfg.IdleTimeout,
+		Handler:            s.serveHTTP,
+		ErrorHandler:       s.serveTransportError,
+		Name:               "infergate",
+		MaxRequestBodySize: cfg.MaxRequestBodySize,
+		// The timeouts are the listener's (newTimedListener), and the
+		// request's time is read only if something asks for it: both cost
+		// fasthttp clock reads on every request.
+		LazyRequestTime:       true,
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
 		CloseOnShutdown:       true,
@@ -178,7 +179,7 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("HTTP listener on %s: %w (choose another with --http-port)", s.cfg.HTTPAddr, err)
 	}
-	s.httpLn = ln
+	s.httpLn = newTimedListener(ln.(*net.TCPListener), s.cfg.ReadTimeout, s.cfg.WriteTimeout, s.cfg.IdleTimeout)
 	if s.cfg.MetricsAddr != "off" {
 		mln, err := net.Listen("tcp", s.cfg.MetricsAddr)
 		if err != nil {
@@ -188,7 +189,7 @@ func (s *Server) Start() error {
 		s.metricsLn = mln
 		s.serve(s.metrics, mln)
 	}
-	s.serve(s.http, ln)
+	s.serve(s.http, s.httpLn)
 	return nil
 }
 
