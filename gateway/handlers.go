@@ -121,8 +121,12 @@ func (s *Server) allow(ctx *fasthttp.RequestCtx, methods ...string) bool {
 // serveInfer runs one inference. Its steady state allocates nothing: the
 // request record, the tensor parser, the ONNX Runtime call and the
 // response buffer all come from pools.
+//
+// Its times are monotonic durations since the server's epoch: one clock
+// read each, where time.Now reads the clock twice (its wall time is of no
+// use to a duration).
 func (s *Server) serveInfer(ctx *fasthttp.RequestCtx, model, version []byte) {
-	start := time.Now()
+	start := time.Since(s.epoch)
 	v, err := s.router.Pick(model, version)
 	if err != nil {
 		if errors.Is(err, router.ErrModelNotFound) {
@@ -165,8 +169,8 @@ func (s *Server) serveInfer(ctx *fasthttp.RequestCtx, model, version []byte) {
 		s.fail(ctx, m, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
-	decoded := time.Now()
-	monitor.Observe(m.Decode, decoded.Sub(start))
+	decoded := time.Since(s.epoch)
+	monitor.Observe(m.Decode, decoded-start)
 	if req.priority > 0 {
 		call.SetPriority(int(min(req.priority, 1<<20)))
 	}
@@ -188,14 +192,14 @@ func (s *Server) serveInfer(ctx *fasthttp.RequestCtx, model, version []byte) {
 		}
 		return
 	}
-	computed := time.Now()
+	computed := time.Since(s.epoch)
 	// Queue is the wait for a batch to start; compute is the run that
 	// served the request (shared with its batch).
-	started := call.Started()
-	monitor.Observe(m.Queue, started.Sub(decoded))
-	monitor.Observe(m.Compute, computed.Sub(started))
+	started := call.Started().Sub(s.epoch)
+	monitor.Observe(m.Queue, started-decoded)
+	monitor.Observe(m.Compute, computed-started)
 	if sv.tap != nil {
-		s.tapRequest(ctx, sv.tap, v, req, call, computed.Sub(start))
+		s.tapRequest(ctx, sv.tap, v, req, call, computed-start)
 	}
 	bp := s.bodies.Get().(*[]byte)
 	body, err := appendResponse((*bp)[:0], v, req, call)
@@ -211,7 +215,7 @@ func (s *Server) serveInfer(ctx *fasthttp.RequestCtx, model, version []byte) {
 	*bp = ctx.Response.SwapBody(body)
 	s.bodies.Put(bp)
 	m.Count(fasthttp.StatusOK)
-	monitor.Observe(m.Encode, time.Since(computed))
+	monitor.Observe(m.Encode, time.Since(s.epoch)-computed)
 }
 
 func (s *Server) fail(ctx *fasthttp.RequestCtx, m *monitor.RequestMetrics, code int, msg string) {

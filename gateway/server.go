@@ -91,6 +91,8 @@ type Server struct {
 	router *router.Router
 	reg    *monitor.Registry
 	log    *slog.Logger
+	// epoch is what request times are measured from (serveInfer).
+	epoch time.Time
 
 	http, metrics     *fasthttp.Server
 	httpLn, metricsLn net.Listener
@@ -117,6 +119,7 @@ type servedVersion struct {
 func New(cfg Config, r *router.Router, reg *monitor.Registry, log *slog.Logger) *Server {
 	cfg.setDefaults()
 	s := &Server{
+		epoch:    time.Now(),
 		cfg:      cfg,
 		router:   r,
 		reg:      reg,
