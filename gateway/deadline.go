@@ -108,10 +108,17 @@ func (c *timedConn) Write(p []byte) (int, error) {
 		c.writeBy = want
 	}
 	// A response is going out: the request it answers has been read, and
-	// the next read waits for a new one.
-	c.reading, c.started = false, 0
+	// the next read waits for a new one. An interim response (100
+	// Continue, which fasthttp flushes alone before reading a request's
+	// body) answers nothing yet.
+	if !interim(p) {
+		c.reading, c.started = false, 0
+	}
 	return c.TCPConn.Write(p)
 }
+
+// interim reports whether p starts an HTTP/1.1 1xx response.
+func interim(p []byte) bool { return len(p) >= 10 && string(p[:10]) == "HTTP/1.1 1" }
 
 // The deadline setters keep the bookkeeping true when someone else (a
 // handler through fasthttp) moves a deadline: the next read or write

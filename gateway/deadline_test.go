@@ -123,6 +123,24 @@ func TestConnectionTimeouts(t *testing.T) {
 	})
 }
 
+// TestContinueBodyCutAtReadTimeout: after a 100 Continue, a request's
+// body is still the request's, awaited under ReadTimeout, not under a new
+// idle wait.
+func TestContinueBodyCutAtReadTimeout(t *testing.T) {
+	const read, idle = 400 * time.Millisecond, 1200 * time.Millisecond
+	ts := newServer(t, Config{ReadTimeout: read, WriteTimeout: read, IdleTimeout: idle}, testRepo)
+	c, br := dialTimed(t, ts)
+	roundTrip(t, c, br, liveRequest)
+	io.WriteString(c, "POST /v2/models/elementwise/infer HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1000\r\n\r\n")
+	line, err := br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100") {
+		t.Fatalf("no 100 Continue: %q, %v", line, err)
+	}
+	// The body never comes.
+	waited := closedWithin(t, c, br, (read+idle)/2)
+	t.Logf("closed %v after the 100 Continue", waited)
+}
+
 // TestTimedConnWriteDeadline: a client that stops reading holds a write
 // for WriteTimeout, then the write fails.
 func TestTimedConnWriteDeadline(t *testing.T) {
