@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -454,6 +455,87 @@ func TestNapLength(t *testing.T) {
 	} {
 		if got := napLength(c.found, c.prev, c.slots); got != c.want {
 			t.Errorf("napLength(%d, %v, %d) = %v, want %v", c.found, c.prev, c.slots, got, c.want)
+		}
+	}
+}
+
+// TestPushPlainMatchesGeneral: the fast path for the usual sample fills
+// a slot exactly as the general path does, for samples of every row count
+// a slot holds, empty and rank-0 tensors included, and it takes only
+// samples the general path would take whole.
+func TestPushPlainMatchesGeneral(t *testing.T) {
+	const rows = 4
+	specs := []tensorSpec{{name: "input", max: 4 * fraudFeatures * rows}, {name: "probabilities", output: true, max: 8 * rows}}
+	slotBytes := specs[0].max + specs[1].max
+	plainTap := newTap(1, []string{"1", "2"}, specs, 1, 64, slotBytes)
+	generalTap := newTap(1, []string{"1", "2"}, specs, 1, 64, slotBytes)
+	r := rand.New(rand.NewPCG(9, 9))
+	bytesOf := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		return b
+	}
+	var cases []Sample
+	for n := range rows + 1 {
+		cases = append(cases, Sample{
+			RequestID: []byte("req-" + strconv.Itoa(n)), Version: strconv.Itoa(1 + n%2), Latency: time.Duration(n),
+			Inputs:  []Tensor{{Name: "input", DataType: rt.FP32, Shape: []int64{int64(n), fraudFeatures}, Data: bytesOf(4 * fraudFeatures * n)}},
+			Outputs: []Tensor{{Name: "probabilities", DataType: rt.FP16, Shape: []int64{int64(n), 2}, Data: bytesOf(4 * n)}},
+		})
+	}
+	cases = append(cases,
+		Sample{RequestID: []byte("scalar"), Version: "1",
+			Inputs:  []Tensor{{Name: "input", DataType: rt.FP32, Shape: nil, Data: bytesOf(4)}},
+			Outputs: []Tensor{{Name: "probabilities", DataType: rt.FP32, Shape: []int64{2}, Data: bytesOf(8)}}},
+		Sample{RequestID: []byte("rank5"), Version: "2",
+			Inputs:  []Tensor{{Name: "input", DataType: rt.UINT8, Shape: []int64{1, 2, 3, 4, 5}, Data: bytesOf(120)}},
+			Outputs: []Tensor{{Name: "probabilities", DataType: rt.FP32, Shape: []int64{1, 2}, Data: nil}}},
+	)
+	for i := range cases {
+		s := &cases[i]
+		if !plainTap.plain(s) {
+			t.Fatalf("case %d (%s) not taken as plain", i, s.RequestID)
+		}
+		v, _ := strconv.Atoi(s.Version)
+		if !plainTap.pushPlain(s, v-1) || !generalTap.pushGeneral(s, v-1) {
+			t.Fatalf("case %d refused", i)
+		}
+		pr, gr := plainTap.stripes[0], generalTap.stripes[0]
+		pos := pr.tail.Load() - 1
+		ps, gs := &pr.slots[pos&pr.mask], &gr.slots[pos&gr.mask]
+		if ps.version != gs.version || ps.idHash != gs.idHash || ps.latency != gs.latency || ps.seq.Load() != gs.seq.Load() {
+			t.Fatalf("case %d: slot headers differ: %+v against %+v", i, ps, gs)
+		}
+		pm, pd := pr.view(pos)
+		gm, gd := gr.view(pos)
+		for k := range pm {
+			a, b := pm[k], gm[k]
+			if a.off != b.off || a.n != b.n || a.rank != b.rank || a.dtype != b.dtype || !slices.Equal(a.shape[:a.rank], b.shape[:b.rank]) {
+				t.Fatalf("case %d tensor %d: %+v against %+v", i, k, a, b)
+			}
+			if !bytes.Equal(pd[a.off:a.off+a.n], gd[b.off:b.off+b.n]) {
+				t.Fatalf("case %d tensor %d: bytes differ", i, k)
+			}
+		}
+	}
+	// What the general path clips, drops or looks up by name is not plain.
+	base := cases[1]
+	for name, mutate := range map[string]func(s *Sample){
+		"rows beyond the slot": func(s *Sample) { s.Inputs[0].Data = make([]byte, 4*fraudFeatures*(rows+1)) },
+		"rank 6":               func(s *Sample) { s.Inputs[0].Shape = []int64{1, 1, 1, 1, 1, 30} },
+		"negative dimension":   func(s *Sample) { s.Inputs[0].Shape = []int64{-1, 30} },
+		"outputs first":        func(s *Sample) { s.Inputs, s.Outputs = s.Outputs, s.Inputs },
+		"an extra input":       func(s *Sample) { s.Inputs = append(s.Inputs, Tensor{Name: "text"}) },
+		"no outputs":           func(s *Sample) { s.Outputs = nil },
+	} {
+		s := base
+		s.Inputs = append([]Tensor(nil), base.Inputs...)
+		s.Outputs = append([]Tensor(nil), base.Outputs...)
+		mutate(&s)
+		if plainTap.plain(&s) {
+			t.Errorf("%s: taken as plain", name)
 		}
 	}
 }
