@@ -173,16 +173,10 @@ func (t *Tap) pushGeneral(s *Sample, v int) bool {
 		t.drops[dropTooLarge].Add(1)
 		return false
 	}
-	h := hashID(s.RequestID)
-	r := t.stripes[h&t.stripeMask]
-	sl, pos, ok := r.claim()
+	r, sl, pos, ok := t.claim(s, v)
 	if !ok {
-		t.drops[dropFull].Add(1)
 		return false
 	}
-	sl.version = int32(v)
-	sl.idHash = h
-	sl.latency = s.Latency
 	meta, data := r.view(pos)
 	for k := range meta {
 		meta[k].n = 0
@@ -196,9 +190,7 @@ func (t *Tap) pushGeneral(s *Sample, v int) bool {
 		off = t.copyTensor(meta, data, int(idx[n]), off, &s.Outputs[j])
 		n++
 	}
-	sl.publish(pos)
-	r.warm(pos + 1)
-	t.wakeParked()
+	t.publish(r, sl, pos)
 	return true
 }
 
@@ -236,16 +228,10 @@ func (t *Tap) plain(s *Sample) bool {
 // pushPlain is Push for a sample plain accepted: the same slot as
 // pushGeneral's (TestPushPlainMatchesGeneral), in fewer steps.
 func (t *Tap) pushPlain(s *Sample, v int) bool {
-	h := hashID(s.RequestID)
-	r := t.stripes[h&t.stripeMask]
-	sl, pos, ok := r.claim()
+	r, sl, pos, ok := t.claim(s, v)
 	if !ok {
-		t.drops[dropFull].Add(1)
 		return false
 	}
-	sl.version = int32(v)
-	sl.idHash = h
-	sl.latency = s.Latency
 	meta, data := r.view(pos)
 	off := 0
 	for k := range meta {
@@ -265,15 +251,36 @@ func (t *Tap) pushPlain(s *Sample, v int) bool {
 		}
 		off += len(x.Data)
 	}
-	sl.publish(pos)
-	r.warm(pos + 1)
-	t.wakeParked()
+	t.publish(r, sl, pos)
 	return true
 }
 
-// wakeParked wakes the aggregator if it sleeps for want of samples.
-func (t *Tap) wakeParked() {
-	if t.parked.Load() && t.parked.CompareAndSwap(true, false) {
+// claim takes a ring slot for s, on the stripe of its id's hash, and
+// fills its header; false, counted, when that ring is full.
+func (t *Tap) claim(s *Sample, v int) (r *ring, sl *slot, pos uint64, ok bool) {
+	h := hashID(s.RequestID)
+	r = t.stripes[h&t.stripeMask]
+	if sl, pos, ok = r.claim(); !ok {
+		t.drops[dropFull].Add(1)
+		return nil, nil, 0, false
+	}
+	sl.version, sl.idHash, sl.latency = int32(v), h, s.Latency
+	return r, sl, pos, true
+}
+
+// publish hands a filled slot to the aggregator, warms the next one, and
+// wakes the aggregator if it sleeps for want of samples. Small enough to
+// inline: the wake-up, rare under traffic, is a call of its own.
+func (t *Tap) publish(r *ring, sl *slot, pos uint64) {
+	sl.publish(pos)
+	r.warm(pos + 1)
+	if t.parked.Load() {
+		t.wakeAggregator()
+	}
+}
+
+func (t *Tap) wakeAggregator() {
+	if t.parked.CompareAndSwap(true, false) {
 		select {
 		case t.wake <- struct{}{}:
 		default:
