@@ -182,14 +182,15 @@ func (p *tensorParser) fastFloat() (float64, bool) {
 	return f, ok
 }
 
-// scanFloat scans and converts the plain decimal number at b[i] in one pass, for the
-// common case that Clinger's fast path covers ("How to Read Floating Point
-// Numbers Accurately", 1990): a mantissa of at most 2^53 and a power of ten
-// of at most 22 in magnitude are both exact in float64, so one multiply or
-// divide gives the correctly rounded float64. FP32 needs less: a float64
-// within a few ulps of the exact value, rounded to float32, unless a
-// float32 midpoint lies that close (see below). Every case it does not
-// cover returns false, and strconv decides; end is where the number ends.
+// scanFloat scans and converts the plain decimal number at b[i] in one
+// pass, for the common case that Clinger's fast path covers ("How to Read
+// Floating Point Numbers Accurately", 1990): a mantissa of at most 2^53
+// and a power of ten of at most 22 in magnitude are both exact in float64,
+// so one multiply or divide gives the correctly rounded float64. FP32
+// needs less: a float64 within a few ulps of the exact value, rounded to
+// float32, unless a float32 midpoint lies that close (see below). Every
+// case it does not cover returns false, and strconv decides; end is where
+// the number ends.
 func scanFloat(b []byte, i int, fp32 bool) (f float64, end int, ok bool) {
 	neg := false
 	if i < len(b) && b[i] == '-' {

@@ -196,9 +196,9 @@ func (t *Tap) pushGeneral(s *Sample, v int) bool {
 
 // plain reports whether s is the usual sample, which the gateway sends:
 // every input and output the monitor follows, in the specs' order, each
-// whole within its region and of a valid shape, together within a slot. Such
-// a sample needs none of the general path's name lookups, clipping or
-// per-tensor bookkeeping, which were a fifth of a push.
+// whole within its region and of a valid shape, together within a slot.
+// Such a sample needs none of the general path's name lookups, clipping
+// or per-tensor bookkeeping, which were a sixth of a push.
 func (t *Tap) plain(s *Sample) bool {
 	if len(s.Inputs) != t.nInputs || len(s.Inputs)+len(s.Outputs) != len(t.specs) {
 		return false
@@ -269,8 +269,8 @@ func (t *Tap) claim(s *Sample, v int) (r *ring, sl *slot, pos uint64, ok bool) {
 }
 
 // publish hands a filled slot to the aggregator, warms the next one, and
-// wakes the aggregator if it sleeps for want of samples. Small enough to
-// inline: the wake-up, rare under traffic, is a call of its own.
+// wakes the aggregator if it sleeps for want of samples (rare under
+// traffic, so that is a call of its own).
 func (t *Tap) publish(r *ring, sl *slot, pos uint64) {
 	sl.publish(pos)
 	r.warm(pos + 1)
