@@ -9,17 +9,16 @@ import (
 // than by fasthttp. fasthttp moves a keep-alive connection's deadlines
 // three times a request (the idle wait, the request's read, the
 // response's write), each a time.Now and a runtime timer update that reads
-// the clock twice more: about 17 clock reads and 300 ns of a fraud
-// request's 11 µs, a tenth of what the gateway spends on it outside ONNX
-// Runtime (bench/README.md, ninth session). Here each read and write reads
-// the monotonic clock once and moves the deadline only when it has fallen
-// more than deadlineSlack behind where it should be, or must come sooner:
-// on a busy connection, about once a second.
+// the clock twice more: about 17 clock reads a request, and 3-4% of a
+// fraud request's CPU (bench/README.md, ninth session). Here each read and
+// write reads the monotonic clock once and moves its deadline only when
+// the deadline has fallen more than the slack behind where it should be,
+// or must come sooner: on a busy connection, about once a second.
 //
-// The meaning is fasthttp's: IdleTimeout bounds a keep-alive
-// connection's wait for its next request's first bytes, ReadTimeout the
-// reading of the rest of it (and all of a new connection's first
-// request), WriteTimeout each write of the response. A deadline may fire up to the slack early
+// The meaning is fasthttp's: IdleTimeout bounds a keep-alive connection's
+// wait for its next request's first bytes, ReadTimeout the reading of the
+// rest of it (and all of a new connection's first request), WriteTimeout
+// each write of the response. A deadline may fire up to the slack early
 // (a sixteenth of the shortest timeout, at most a second), never late.
 
 // timedListener hands out connections that keep their own deadlines.
