@@ -37,9 +37,9 @@ done
 # a machine may register CUDA's runtime with ldconfig but not cuDNN (the
 # lent H100's did), so one found library says nothing of the others.
 found() {
-	local dir
+	local dir path=${LD_LIBRARY_PATH:-}
 	ldconfig -p | grep -F "$1 " >/dev/null && return 0 # not -q: an early exit fails the pipe
-	for dir in ${LD_LIBRARY_PATH//:/ }; do
+	for dir in ${path//:/ }; do
 		[ -e "$dir/$1" ] && return 0
 	done
 	return 1
