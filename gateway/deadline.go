@@ -18,7 +18,7 @@ import (
 // The meaning is fasthttp's: IdleTimeout bounds a keep-alive connection's
 // wait for its next request's first bytes, ReadTimeout the reading of the
 // rest of it (and all of a new connection's first request), WriteTimeout
-// each write of the response. A deadline may fire up to the slack early
+// the writing of the response. A deadline may fire up to the slack early
 // (a sixteenth of the shortest timeout, at most a second), never late.
 
 // timedListener hands out connections that keep their own deadlines.
@@ -65,6 +65,9 @@ type timedConn struct {
 	// read), 0 before.
 	reading bool
 	started int64
+	// responding is set from a response's first write to the next read:
+	// the writes between share the deadline the first one set.
+	responding bool
 }
 
 // due reports whether a deadline in force (0: none) must move to want:
@@ -91,6 +94,7 @@ func (c *timedConn) Read(p []byte) (int, error) {
 		}
 		c.readBy = want
 	}
+	c.responding = false
 	n, err := c.TCPConn.Read(p)
 	if n > 0 {
 		c.reading = true
@@ -99,12 +103,18 @@ func (c *timedConn) Read(p []byte) (int, error) {
 }
 
 func (c *timedConn) Write(p []byte) (int, error) {
-	want := c.l.now() + int64(c.l.write)
-	if c.due(c.writeBy, want) {
-		if err := c.TCPConn.SetWriteDeadline(c.l.epoch.Add(time.Duration(want))); err != nil {
-			return 0, err
+	// WriteTimeout bounds a whole response, however many writes it takes
+	// (a client reading a large one slowly must not hold it forever):
+	// only its first write sets the deadline.
+	if !c.responding {
+		c.responding = true
+		want := c.l.now() + int64(c.l.write)
+		if c.due(c.writeBy, want) {
+			if err := c.TCPConn.SetWriteDeadline(c.l.epoch.Add(time.Duration(want))); err != nil {
+				return 0, err
+			}
+			c.writeBy = want
 		}
-		c.writeBy = want
 	}
 	// A response is going out: the request it answers has been read, and
 	// the next read waits for a new one. An interim response (100

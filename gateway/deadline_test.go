@@ -180,6 +180,53 @@ func TestTimedConnWriteDeadline(t *testing.T) {
 	}
 }
 
+// TestTimedConnWriteTimeoutBoundsResponse: a client that reads a large
+// response slowly, so that every write makes progress, still has the
+// whole response cut at WriteTimeout, as fasthttp's deadline per response
+// did; a deadline per write would let it hold the connection for as long
+// as it keeps reading.
+func TestTimedConnWriteTimeoutBoundsResponse(t *testing.T) {
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const write = 300 * time.Millisecond
+	tl := newTimedListener(ln, time.Minute, write, time.Minute)
+	defer tl.Close()
+	client, err := net.Dial("tcp", tl.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := tl.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	go func() { // at most 32 MB/s: a 64 MB response takes at least 2 s
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := client.Read(buf); err != nil {
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	chunk := make([]byte, 64<<10)
+	start := time.Now()
+	for range 1024 {
+		if _, err = server.Write(chunk); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a 64 MB response to a slow reader ended with %v after %v, want the write deadline", err, time.Since(start))
+	}
+	if waited := time.Since(start); waited > write+time.Second {
+		t.Fatalf("the response was cut after %v; WriteTimeout is %v", waited, write)
+	}
+}
+
 // TestTimedConnMovesDeadlinesSeldom is the point of deadline.go: a
 // keep-alive connection's requests in quick succession leave its
 // deadlines where the first one put them.
