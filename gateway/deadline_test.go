@@ -141,26 +141,33 @@ func TestContinueBodyCutAtReadTimeout(t *testing.T) {
 	t.Logf("closed %v after the 100 Continue", waited)
 }
 
-// TestTimedConnWriteDeadline: a client that stops reading holds a write
-// for WriteTimeout, then the write fails.
-func TestTimedConnWriteDeadline(t *testing.T) {
+// timedPair returns both ends of a loopback connection whose server end
+// came from a timedListener with these timeouts; the test closes them.
+func timedPair(t *testing.T, read, write, idle time.Duration) (client, server net.Conn) {
+	t.Helper()
 	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	tl := newTimedListener(ln, read, write, idle)
+	t.Cleanup(func() { tl.Close() })
+	if client, err = net.Dial("tcp", tl.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	if server, err = tl.Accept(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	return client, server
+}
+
+// TestTimedConnWriteDeadline: a client that stops reading holds a write
+// for WriteTimeout, then the write fails.
+func TestTimedConnWriteDeadline(t *testing.T) {
 	const write = 300 * time.Millisecond
-	tl := newTimedListener(ln, time.Minute, write, time.Minute)
-	defer tl.Close()
-	client, err := net.Dial("tcp", tl.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := tl.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	_, server := timedPair(t, time.Minute, write, time.Minute)
+	var err error
 	chunk := make([]byte, 1<<16)
 	var start time.Time
 	for {
@@ -186,23 +193,9 @@ func TestTimedConnWriteDeadline(t *testing.T) {
 // did; a deadline per write would let it hold the connection for as long
 // as it keeps reading.
 func TestTimedConnWriteTimeoutBoundsResponse(t *testing.T) {
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	const write = 300 * time.Millisecond
-	tl := newTimedListener(ln, time.Minute, write, time.Minute)
-	defer tl.Close()
-	client, err := net.Dial("tcp", tl.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := tl.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	client, server := timedPair(t, time.Minute, write, time.Minute)
+	var err error
 	go func() { // at most 32 MB/s: a 64 MB response takes at least 2 s
 		buf := make([]byte, 64<<10)
 		for {
@@ -231,23 +224,9 @@ func TestTimedConnWriteTimeoutBoundsResponse(t *testing.T) {
 // keep-alive connection's requests in quick succession leave its
 // deadlines where the first one put them.
 func TestTimedConnMovesDeadlinesSeldom(t *testing.T) {
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tl := newTimedListener(ln, time.Minute, time.Minute, 5*time.Minute)
-	defer tl.Close()
-	client, err := net.Dial("tcp", tl.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	sc, err := tl.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.Close()
-	c := sc.(*timedConn)
+	client, server := timedPair(t, time.Minute, time.Minute, 5*time.Minute)
+	c := server.(*timedConn)
+	tl := c.l
 	buf := make([]byte, 64)
 	moves := 0
 	var readBy, writeBy int64
