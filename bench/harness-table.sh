@@ -10,6 +10,8 @@
 #
 #   bash bench/harness-table.sh                 (after `make ort models build`)
 #   SERVER_CPU=0 LOAD_CPUS=1-7 ROUNDS=5 bash bench/harness-table.sh
+#   ON_CONFIG='max_queue_delay: 500' bash bench/harness-table.sh   (config lines
+#                                         added to the batched MLP's config.yaml)
 #
 # builds with Go; on a machine without it, give prebuilt binaries:
 #   INFERGATE=infergate BASELINE=baseline RUNTIME_TEST=runtime.test bash bench/harness-table.sh
@@ -33,6 +35,10 @@ cp -r configs/models/mlp "$work/on/"
 "$infergate" gen-models "$work/on" >/dev/null
 cp "$work/on/mlp/1/model.onnx" "$work/off/mlp/1/"
 grep -v max_batch_size configs/models/mlp/config.yaml >"$work/off/mlp/config.yaml"
+if [ -n "${ON_CONFIG:-}" ]; then
+	printf '%s\n' "$ON_CONFIG" >>"$work/on/mlp/config.yaml"
+	echo "batched MLP with: $ON_CONFIG"
+fi
 sed -n "s/^wrk.body = '\(.*\)'$/\1/p" bench/mlp.lua >"$work/body.json"
 
 start() {
@@ -60,6 +66,18 @@ for r in $(seq "$ROUNDS"); do
 	for s in trivial on off; do
 		start $s
 		read -r t64 _ < <(load 64)
+		if [ $s = on ]; then
+			# The batches' mean size so far (warm-up and 64 connections).
+			batch=$(python3 - <<'PY'
+import re, urllib.request as u
+m = u.urlopen("http://127.0.0.1:9102/metrics", timeout=5).read().decode()
+def total(kind):
+    pat = r'^infergate_batch_requests_' + kind + r'\{[^}]*model="mlp"[^}]*\} (\S+)'
+    return sum(float(x) for x in re.findall(pat, m, re.M))
+print("%.1f" % (total("sum") / max(1, total("count"))))
+PY
+)
+		fi
 		read -r _ p1 < <(load 1)
 		kill $srv && wait $srv 2>/dev/null || true
 		srv=
@@ -69,7 +87,7 @@ for r in $(seq "$ROUNDS"); do
 	R=$(cd runtime && taskset -c "$SERVER_CPU" "$raw_test" -test.run '^$' -test.bench 'RawMLP$/batch=(8|16|32|64)$' \
 		-test.cpu 1 -test.benchtime 1s | awk '/samples\/s/ {for (i = 1; i < NF; i++) if ($(i+1) == "samples/s") print int($i)}' | sort -n | tail -1)
 	echo "R $R" >>"$work/rows"
-	echo "$line R $R samples/s"
+	echo "$line R $R samples/s; batches at 64 connections averaged $batch requests"
 done
 python3 - "$work/rows" <<'EOF'
 import statistics, sys
