@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	goruntime "runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +52,9 @@ type Batcher struct {
 	queued    int
 	idle      []*Session
 	expired   []*Call
+	// waiting holds the leaders waiting for company (max_queue_delay),
+	// which a request that completes their batch wakes.
+	waiting []*Call
 	// batch is a leader's working list; leaders take one from spare.
 	spare [][]*Call
 
@@ -78,8 +82,9 @@ type BatchOptions struct {
 	// only by connections).
 	MaxQueue int
 	// MaxQueueDelay, when positive, makes a leader whose batch is short of
-	// MaxBatch (or of the largest preferred size) wait that long for more
-	// requests before it runs. Zero: work-conserving.
+	// MaxBatch (or of the largest preferred size) wait up to that long for
+	// more requests before it runs, less when they fill the batch.
+	// Zero: work-conserving.
 	MaxQueueDelay time.Duration
 	// Preferred batch sizes: when more rows wait than the largest
 	// preferred size that fits, a run stops at that size.
@@ -143,15 +148,18 @@ type batchState struct {
 	// Tag is the caller's: the gateway keeps its request context here so
 	// Abandoned can find the connection.
 	tag any
+	// company times a leader's wait for company (max_queue_delay); kept
+	// with the pooled call, like done.
+	company *time.Timer
 }
 
 // reset forgets one request's batching state (its error, rows, timeout,
 // deadline, priority and tag) so the pooled call starts the next request
 // clean; the call's own channel and batch refcount are kept.
 func (st *batchState) reset() {
-	done := st.done
+	done, company := st.done, st.company
 	st.refs.Store(0)
-	*st = batchState{done: done}
+	*st = batchState{done: done, company: company}
 }
 
 // SetPriority sets the request's priority, 1 being the highest; 0 leaves
@@ -312,6 +320,9 @@ func (b *Batcher) Run(c *Call) error {
 	}
 	b.queues[prio-1] = append(b.queues[prio-1], c)
 	b.queued++
+	if len(b.waiting) > 0 && !c.b.alone {
+		b.wakeFilled()
+	}
 	b.mu.Unlock()
 	if displaced != nil {
 		displaced.b.done <- struct{}{}
@@ -366,9 +377,7 @@ func (b *Batcher) lead(first *Call, sess *Session) {
 		b.mu.Lock()
 	}
 	if d := b.o.MaxQueueDelay; d > 0 && !first.b.alone && first.b.rows+b.queuedRows() < b.target() {
-		b.mu.Unlock()
-		time.Sleep(d)
-		b.mu.Lock()
+		b.waitForCompany(first, d)
 	}
 	var batch []*Call
 	if n := len(b.spare); n > 0 {
@@ -440,6 +449,52 @@ func (b *Batcher) target() int {
 		return b.o.Preferred[n-1]
 	}
 	return b.o.MaxBatch
+}
+
+// waitForCompany holds a leader whose batch is short for up to d, b.mu
+// held on entry and on return, as Triton's max_queue_delay does: the wait
+// ends early when the queued rows complete the batch (the largest
+// preferred size, or max_batch_size), since waiting longer only delays a
+// run that can grow no more.
+func (b *Batcher) waitForCompany(first *Call, d time.Duration) {
+	st := &first.b
+	if st.company == nil {
+		st.company = time.NewTimer(d)
+	} else {
+		st.company.Reset(d)
+	}
+	b.waiting = append(b.waiting, first)
+	b.mu.Unlock()
+	select {
+	case <-st.done: // wakeFilled: the batch is complete
+	case <-st.company.C:
+	}
+	b.mu.Lock()
+	st.company.Stop()
+	if i := slices.Index(b.waiting, first); i >= 0 {
+		b.waiting = slices.Delete(b.waiting, i, i+1)
+	}
+	// A wake sent as the timer fired stays in done; drop it, or the call
+	// would take it for its own completion the next time it queues. No
+	// other can come: wakes are sent under b.mu to calls in b.waiting.
+	select {
+	case <-st.done:
+	default:
+	}
+}
+
+// wakeFilled wakes the first leader waiting for company if the queued
+// rows now complete its batch. The caller holds b.mu.
+func (b *Batcher) wakeFilled() {
+	w := b.waiting[0]
+	if w.b.rows+b.queuedRows() < b.target() {
+		return
+	}
+	b.waiting = slices.Delete(b.waiting, 0, 1)
+	select {
+	case w.b.done <- struct{}{}:
+	default: // already signalled: it wakes either way
+	}
 }
 
 // queuedRows counts the rows waiting that a batch could take: calls that

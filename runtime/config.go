@@ -41,9 +41,10 @@ type ModelConfig struct {
 	// without max_batch_size, a run of their own); a request that finds
 	// it full is refused at once (503 with Retry-After). Zero means 1024.
 	MaxQueueSize int `yaml:"max_queue_size"`
-	// MaxQueueDelay, in microseconds, makes a run wait that long for
-	// company when its batch is short. Zero (default) never waits: a
-	// request that finds an idle instance runs at once.
+	// MaxQueueDelay, in microseconds, makes a run wait up to that long
+	// for company when its batch is short; it goes as soon as the batch
+	// fills. Zero (default) never waits: a request that finds an idle
+	// instance runs at once.
 	MaxQueueDelay int64 `yaml:"max_queue_delay"`
 	// PreferredBatchSizes: a run stops at the largest of these that the
 	// waiting rows reach. Each version is warmed up at each size.

@@ -634,3 +634,88 @@ func TestQueueUnderContention(t *testing.T) {
 		})
 	}
 }
+
+// leadWithCompanyWait runs calls[0] as a leader that waits for company,
+// then the others one by one, each once the one before is queued; it
+// returns the calls' errors and how long all took.
+func leadWithCompanyWait(t *testing.T, b *Batcher, calls []*Call) ([]error, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	errs := make([]error, len(calls))
+	var wg sync.WaitGroup
+	run := func(i int) {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = b.Run(calls[i]) }()
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(50 * time.Microsecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("waited 10s for %s", what)
+			}
+		}
+	}
+	run(0)
+	waitFor("the leader to wait for company", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.waiting) == 1 })
+	for i := 1; i < len(calls); i++ {
+		run(i)
+		if i < len(calls)-1 {
+			waitFor("a call to queue", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.queued == i })
+		}
+	}
+	wg.Wait()
+	return errs, time.Since(start)
+}
+
+// TestQueueDelayWaitsForCompany: with max_queue_delay, a request that
+// finds the session idle waits for others before it runs, and one that
+// comes during the wait joins its run.
+func TestQueueDelayWaitsForCompany(t *testing.T) {
+	s := openDemo(t, "elementwise")
+	b := NewBatcherWith([]*Session{s}, BatchOptions{MaxBatch: 4, MaxQueueDelay: 300 * time.Millisecond})
+	g := newBatchGate(b)
+	reqs := []*batchReq{elementwiseReq(1, 10), elementwiseReq(2, 20)}
+	calls := acquireAll(t, s, reqs)
+	errs, took := leadWithCompanyWait(t, b, calls)
+	if runs := g.takeRuns(); !slices.Equal(runs, []batchRun{{2, 3}}) {
+		t.Errorf("runs %v, want one of both requests (3 rows)", runs)
+	}
+	if took < 300*time.Millisecond {
+		t.Errorf("a batch short of 4 rows ran after %v, before max_queue_delay", took)
+	}
+	checkAgainstSolo(t, s, reqs, calls, errs, acquire(t, s, elementwiseReq(1, 0)))
+}
+
+// TestQueueDelayEndsWhenBatchFills: the wait for company ends as soon as
+// the queued rows complete the batch (max_batch_size, or the largest
+// preferred size), as Triton's does; it does not sleep out the delay.
+func TestQueueDelayEndsWhenBatchFills(t *testing.T) {
+	for _, o := range []BatchOptions{
+		{MaxBatch: 4, MaxQueueDelay: time.Minute},
+		{MaxBatch: 16, Preferred: []int{2, 4}, MaxQueueDelay: time.Minute},
+	} {
+		s := openDemo(t, "elementwise")
+		b := NewBatcherWith([]*Session{s}, o)
+		g := newBatchGate(b)
+		reqs := []*batchReq{elementwiseReq(1, 10), elementwiseReq(1, 20), elementwiseReq(2, 30)}
+		calls := acquireAll(t, s, reqs)
+		errs, took := leadWithCompanyWait(t, b, calls)
+		if runs := g.takeRuns(); !slices.Equal(runs, []batchRun{{3, 4}}) {
+			t.Errorf("%+v: runs %v, want one run of the 4 rows", o, runs)
+		}
+		if took > 20*time.Second {
+			t.Errorf("%+v: a full batch waited %v for company", o, took)
+		}
+		checkAgainstSolo(t, s, reqs, calls, errs, acquire(t, s, elementwiseReq(1, 0)))
+		// The leader's call, pooled again, must not keep a stale wake.
+		c := calls[0]
+		if c.b.company == nil {
+			t.Fatal("the leader's call kept no timer")
+		}
+		select {
+		case <-c.b.done:
+			t.Fatal("a wake was left in the leader's done")
+		default:
+		}
+	}
+}
