@@ -83,7 +83,8 @@ type BatchOptions struct {
 	MaxQueue int
 	// MaxQueueDelay, when positive, makes a leader whose batch is short of
 	// MaxBatch (or of the largest preferred size) wait up to that long for
-	// more requests before it runs, less when they fill the batch.
+	// more requests before it runs, less when they fill the batch, while
+	// the version is under load (see lead); a lone client never waits.
 	// Zero: work-conserving.
 	MaxQueueDelay time.Duration
 	// Preferred batch sizes: when more rows wait than the largest
@@ -376,7 +377,11 @@ func (b *Batcher) lead(first *Call, sess *Session) {
 		goruntime.Gosched()
 		b.mu.Lock()
 	}
-	if d := b.o.MaxQueueDelay; d > 0 && !first.b.alone && first.b.rows+b.queuedRows() < b.target() {
+	// Wait for company only under load (contended: a recent run had
+	// company or left a queue). A lone client's request runs at once, as
+	// without a delay: nobody would come, and the wait would be all it
+	// gained (Triton's lone requests wait out max_queue_delay).
+	if d := b.o.MaxQueueDelay; d > 0 && b.contended > 0 && !first.b.alone && first.b.rows+b.queuedRows() < b.target() {
 		b.waitForCompany(first, d)
 	}
 	var batch []*Call

@@ -42,9 +42,9 @@ type ModelConfig struct {
 	// it full is refused at once (503 with Retry-After). Zero means 1024.
 	MaxQueueSize int `yaml:"max_queue_size"`
 	// MaxQueueDelay, in microseconds, makes a run wait up to that long
-	// for company when its batch is short; it goes as soon as the batch
-	// fills. Zero (default) never waits: a request that finds an idle
-	// instance runs at once.
+	// for company when its batch is short and the model is under load; it
+	// goes as soon as the batch fills. Zero (default) never waits: a
+	// request that finds an idle instance runs at once.
 	MaxQueueDelay int64 `yaml:"max_queue_delay"`
 	// PreferredBatchSizes: a run stops at the largest of these that the
 	// waiting rows reach. Each version is warmed up at each size.

@@ -655,6 +655,9 @@ func leadWithCompanyWait(t *testing.T, b *Batcher, calls []*Call) ([]error, time
 			}
 		}
 	}
+	b.mu.Lock()
+	b.contended = contendedRuns // under load: leaders wait for company
+	b.mu.Unlock()
 	run(0)
 	waitFor("the leader to wait for company", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.waiting) == 1 })
 	for i := 1; i < len(calls); i++ {
@@ -717,5 +720,39 @@ func TestQueueDelayEndsWhenBatchFills(t *testing.T) {
 			t.Fatal("a wake was left in the leader's done")
 		default:
 		}
+	}
+}
+
+// TestQueueDelaySkippedForLoneClient: a lone client's requests never wait
+// out max_queue_delay, however long it is: with no recent company, a
+// request that finds the session idle runs at once. The wait comes back
+// with load.
+func TestQueueDelaySkippedForLoneClient(t *testing.T) {
+	s := openDemo(t, "elementwise")
+	b := NewBatcherWith([]*Session{s}, BatchOptions{MaxBatch: 4, MaxQueueDelay: time.Minute})
+	g := newBatchGate(b)
+	start := time.Now()
+	for i := range 20 {
+		req := elementwiseReq(1, float32(i))
+		c := acquire(t, s, req)
+		if err := b.Run(c); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := compareRes(collect(c), mustSolo(t, s, req), 0); err != nil {
+			t.Fatal(err)
+		}
+		s.ReleaseCall(c)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Fatalf("20 lone requests took %v: they waited for company", took)
+	}
+	if runs := g.takeRuns(); len(runs) != 20 {
+		t.Fatalf("%d runs, want 20 alone", len(runs))
+	}
+	b.mu.Lock()
+	contended := b.contended
+	b.mu.Unlock()
+	if contended != 0 {
+		t.Fatalf("a lone client left contended at %d", contended)
 	}
 }
