@@ -559,7 +559,11 @@ func TestQueueUnderContention(t *testing.T) {
 	s := openDemo(t, "elementwise")
 	for name, o := range map[string]BatchOptions{
 		"stacking": {MaxBatch: 4, MaxQueue: 6, PriorityLevels: 3},
-		"solo":     {Solo: true, Slots: 2, MaxQueue: 6, PriorityLevels: 3},
+		// Leaders waiting for company (max_queue_delay) while others
+		// queue, time out, displace and refill: the wake-ups must reach
+		// only waiting leaders and never linger in a pooled call.
+		"stacking with a delay": {MaxBatch: 16, MaxQueue: 6, PriorityLevels: 3, MaxQueueDelay: 200 * time.Microsecond, Preferred: []int{4, 16}},
+		"solo":                  {Solo: true, Slots: 2, MaxQueue: 6, PriorityLevels: 3},
 	} {
 		t.Run(name, func(t *testing.T) {
 			b := NewBatcherWith([]*Session{s}, o)
