@@ -217,11 +217,14 @@ func NewBatcherWith(sessions []*Session, o BatchOptions) *Batcher {
 		o.DefaultPriority = o.PriorityLevels
 	}
 	b := &Batcher{sessions: sessions, o: o, queues: make([][]*Call, o.PriorityLevels)}
-	for i := range max(o.Slots, len(sessions)) {
+	for i := range b.slots() {
 		b.idle = append(b.idle, sessions[i%len(sessions)])
 	}
 	return b
 }
+
+// slots is how many runs go at once: Slots, but at least one per session.
+func (b *Batcher) slots() int { return max(b.o.Slots, len(b.sessions)) }
 
 // learnServiceTime folds one run, of d serving n requests, into the
 // moving average of a request's share of a run (weight 1/8). Leaders
@@ -244,8 +247,7 @@ func (b *Batcher) learnServiceTime(d time.Duration, n int) {
 // against a model whose queue takes minutes, and hold back clients of
 // one that drains in milliseconds no more than a second does.
 func (b *Batcher) RetryAfter() time.Duration {
-	slots := max(b.o.Slots, len(b.sessions)) // NewBatcherWith's idle list, full
-	drain := time.Duration(int64(b.Queued()) * b.perRequest.Load() / int64(slots))
+	drain := time.Duration(int64(b.Queued()) * b.perRequest.Load() / int64(b.slots()))
 	secs := min(max((drain+time.Second-1)/time.Second, 1), 300)
 	return secs * time.Second
 }
