@@ -205,24 +205,32 @@ func (t *Tap) plain(s *Sample) bool {
 	}
 	size := 0
 	for k := range t.specs {
-		var x *Tensor
-		if k < t.nInputs {
-			x = &s.Inputs[k]
-		} else {
-			x = &s.Outputs[k-t.nInputs]
-		}
-		sp := &t.specs[k]
-		if x.Name != sp.name || len(x.Shape) > maxRank || len(x.Data) > sp.max {
+		x, sp := t.tensorAt(s, k), &t.specs[k]
+		if x.Name != sp.name || len(x.Shape) > maxRank || len(x.Data) > sp.max || !dimsFit(x.Shape) {
 			return false
-		}
-		for _, d := range x.Shape {
-			if uint64(d) > math.MaxInt32 {
-				return false
-			}
 		}
 		size += len(x.Data)
 	}
 	return size <= t.slotBytes
+}
+
+// tensorAt is the tensor of s in spec k's place, in a plain sample.
+func (t *Tap) tensorAt(s *Sample, k int) *Tensor {
+	if k < t.nInputs {
+		return &s.Inputs[k]
+	}
+	return &s.Outputs[k-t.nInputs]
+}
+
+// dimsFit reports whether every dimension fits a slot's int32 (negative
+// ones do not).
+func dimsFit(shape []int64) bool {
+	for _, d := range shape {
+		if uint64(d) > math.MaxInt32 {
+			return false
+		}
+	}
+	return true
 }
 
 // pushPlain is Push for a sample plain accepted: the same slot as
@@ -235,12 +243,7 @@ func (t *Tap) pushPlain(s *Sample, v int) bool {
 	meta, data := r.view(pos)
 	off := 0
 	for k := range meta {
-		var x *Tensor
-		if k < t.nInputs {
-			x = &s.Inputs[k]
-		} else {
-			x = &s.Outputs[k-t.nInputs]
-		}
+		x := t.tensorAt(s, k)
 		st := &meta[k]
 		st.off = int32(off)
 		st.n = int32(copy(data[off:], x.Data))
@@ -315,10 +318,8 @@ func (t *Tap) check(output bool, j int, x *Tensor) (k, why int) {
 	case len(x.Data) > t.specs[k].max && fittingRows(x, t.specs[k].max) == 0:
 		return -1, dropTooLarge
 	}
-	for _, d := range x.Shape {
-		if uint64(d) > math.MaxInt32 { // negative too
-			return -1, dropInvalid
-		}
+	if !dimsFit(x.Shape) {
+		return -1, dropInvalid
 	}
 	return k, -1
 }
