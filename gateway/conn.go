@@ -4,8 +4,6 @@ import (
 	"errors"
 	"syscall"
 
-	"github.com/valyala/fasthttp"
-
 	"github.com/infergate/infergate/runtime"
 )
 
@@ -14,11 +12,11 @@ import (
 // compute. fasthttp does not read a connection while its handler runs, so
 // this peeks at the socket: end of stream means the client left.
 func clientGone(c *runtime.Call) bool {
-	ctx, ok := c.Tag().(*fasthttp.RequestCtx)
-	if !ok {
+	req, ok := c.Tag().(*inferRequest)
+	if !ok || req.ctx == nil {
 		return false
 	}
-	sc, ok := ctx.Conn().(syscall.Conn)
+	sc, ok := req.ctx.Conn().(syscall.Conn)
 	if !ok {
 		return false
 	}

@@ -45,7 +45,7 @@ func TestClientGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sess.ReleaseCall(call)
-	call.SetTag(&ctx)
+	call.SetTag(&inferRequest{ctx: &ctx})
 
 	if clientGone(call) {
 		t.Fatal("a connected, silent client reads as gone")

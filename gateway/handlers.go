@@ -177,7 +177,11 @@ func (s *Server) serveInfer(ctx *fasthttp.RequestCtx, model, version []byte) {
 	if req.timeout > 0 {
 		call.SetTimeout(time.Duration(min(req.timeout, 1<<40)) * time.Microsecond)
 	}
-	call.SetTag(ctx)
+	req.ctx = ctx
+	call.SetTag(req)
+	if sv.tap != nil {
+		s.prepareTap(ctx, sv.tap, req, start)
+	}
 	if err := v.Run(call); err != nil {
 		switch {
 		case errors.Is(err, runtime.ErrQueueFull):
@@ -198,8 +202,9 @@ func (s *Server) serveInfer(ctx *fasthttp.RequestCtx, model, version []byte) {
 	started := call.Started().Sub(s.epoch)
 	monitor.Observe(m.Queue, started-decoded)
 	monitor.Observe(m.Compute, computed-started)
-	if sv.tap != nil {
-		s.tapRequest(ctx, sv.tap, v, req, call, computed-start)
+	if req.sampled && !req.tapped {
+		sv.tap.Push(req.fillSample(v, call, computed-start))
+		clearSample(&req.sample)
 	}
 	bp := s.bodies.Get().(*[]byte)
 	body, err := appendResponse((*bp)[:0], v, req, call)

@@ -102,6 +102,10 @@ func (s *Server) startMonitoring() {
 		for _, v := range ready {
 			if sv := s.versions[v]; sv != nil {
 				sv.tap = tap
+				// Wired by the first server, as OnRun is.
+				if b := v.Batcher; b != nil && b.Stacks() && b.OnBatch == nil {
+					b.OnBatch = func(members []*runtime.Call) { s.tapBatch(tap, v, members) }
+				}
 			}
 		}
 		s.log.Info("drift monitoring on", "model", name, "sample_rate", cfg.SampleRate, "window_size", cfg.WindowSize, "alarm_windows", cfg.AlarmWindows)
@@ -145,17 +149,21 @@ func (r *requestIDs) appendNext(dst []byte, conn, request uint64) []byte {
 	return strconv.AppendUint(dst, request, 16)
 }
 
-// tapRequest pushes a served request to its model's monitor if its id is
-// sampled. It copies views of the call's inputs and outputs into the
-// ring: no allocation once the pooled request has grown its slices.
-func (s *Server) tapRequest(ctx *fasthttp.RequestCtx, tap *monitor.Tap, v *runtime.Version, req *inferRequest, call *runtime.Call, latency time.Duration) {
+// prepareTap names a monitored request that came without an id and
+// decides whether it is sampled, before it runs: the leader of the batch
+// that serves it may push its sample (tapBatch).
+func (s *Server) prepareTap(ctx *fasthttp.RequestCtx, tap *monitor.Tap, req *inferRequest, start time.Duration) {
 	if len(req.id) == 0 {
 		req.idBuf = s.ids.appendNext(req.idBuf[:0], ctx.ConnID(), ctx.ConnRequestNum())
 		req.id, req.hasID = req.idBuf, true
 	}
-	if !tap.Sampled(req.id) {
-		return
-	}
+	req.start, req.sampled = start, tap.Sampled(req.id)
+}
+
+// fillSample points the request's sample at the call's inputs and outputs
+// (views, which the tap copies): no allocation once the pooled request has
+// grown its slices.
+func (req *inferRequest) fillSample(v *runtime.Version, call *runtime.Call, latency time.Duration) *monitor.Sample {
 	smp := &req.sample
 	smp.RequestID, smp.Version, smp.Latency = req.id, v.Label, latency
 	smp.Inputs, smp.Outputs = smp.Inputs[:0], smp.Outputs[:0]
@@ -173,10 +181,40 @@ func (s *Server) tapRequest(ctx *fasthttp.RequestCtx, tap *monitor.Tap, v *runti
 		}
 		smp.Outputs = append(smp.Outputs, monitor.Tensor{Name: v.Outputs[idx].Name, DataType: o.DataType, Shape: o.Shape, Data: o.Data})
 	}
-	tap.Push(smp)
-	clear(smp.Inputs) // drop the views into the call
+	return smp
+}
+
+// clearSample drops a sample's views into its call.
+func clearSample(smp *monitor.Sample) {
+	clear(smp.Inputs)
 	clear(smp.Outputs)
 	smp.RequestID = nil
+}
+
+// tapBatch pushes the sampled members of a stacked batch together, on
+// the leader's goroutine before the members wake (runtime.Batcher's
+// OnBatch): one claim of ring slots for the batch instead of one a
+// request. Each member's latency is taken at the end of the run, which for
+// a member pushing its own sample would be its wake-up a little later.
+func (s *Server) tapBatch(tap *monitor.Tap, v *runtime.Version, members []*runtime.Call) {
+	now := time.Since(s.epoch)
+	bp := s.batchSamples.Get().(*[]*monitor.Sample)
+	batch := (*bp)[:0]
+	for _, c := range members {
+		req, ok := c.Tag().(*inferRequest)
+		if !ok || !req.sampled {
+			continue
+		}
+		batch = append(batch, req.fillSample(v, c, now-req.start))
+		req.tapped = true
+	}
+	tap.PushBatch(batch)
+	for _, smp := range batch {
+		clearSample(smp)
+	}
+	clear(batch)
+	*bp = batch[:0]
+	s.batchSamples.Put(bp)
 }
 
 // feedbackLabel is one ground-truth label: the id of the request it

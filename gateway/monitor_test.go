@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/infergate/infergate/configs/demomodels"
@@ -17,16 +18,21 @@ import (
 // its shipped reference and small windows, elementwise is not monitored,
 // and two models have a bad `monitor:` section.
 func monitoredRepository(t *testing.T) *runtime.Repository {
-	t.Helper()
-	dir := t.TempDir()
-	if err := demomodels.WriteRepository(dir, false); err != nil {
-		t.Fatal(err)
-	}
-	configs := map[string]string{
+	return repositoryWith(t, map[string]string{
 		"fraud":       "monitor:\n  sample_rate: 1\n  window_size: 500\n  reference_size: 200\n  alarm_windows: 2\n",
 		"elementwise": "max_batch_size: 8\n",
 		"mlp":         "monitor:\n  sample_rat: 1\n",
 		"cnn":         "monitor:\n  sample_rate: 2\n",
+	})
+}
+
+// repositoryWith writes the demo repository with the given models'
+// config.yaml, checks the monitor sections and loads it.
+func repositoryWith(t *testing.T, configs map[string]string) *runtime.Repository {
+	t.Helper()
+	dir := t.TempDir()
+	if err := demomodels.WriteRepository(dir, false); err != nil {
+		t.Fatal(err)
 	}
 	for model, cfg := range configs {
 		if err := os.WriteFile(filepath.Join(dir, model, "config.yaml"), []byte(cfg), 0o644); err != nil {
@@ -179,6 +185,94 @@ func TestMonitorEndToEnd(t *testing.T) {
 		t.Errorf("unmonitored response has id %q", *out.ID)
 	}
 	ts.checkGood(t)
+}
+
+// TestMonitorBatchedRequests: concurrent requests to a batched, monitored
+// model are each sampled once, with their own outputs, under their own id
+// (given or made up), whether the leader of their batch pushed them
+// (Server.tapBatch) or they ran alone: every label comes back joined, and
+// labels equal to the served predictions give an accuracy of exactly 1.
+func TestMonitorBatchedRequests(t *testing.T) {
+	repo := repositoryWith(t, map[string]string{
+		"fraud": "max_batch_size: 64\nmonitor:\n  sample_rate: 1\n  reference_size: 200\n  feedback_window: 400\n",
+	})
+	mon := monitor.New(t.TempDir(), testLog)
+	t.Cleanup(mon.Close)
+	ts := newServer(t, Config{Monitor: mon}, repo)
+
+	const goroutines, each = 16, 40
+	rows := demomodels.FraudRows(21, goroutines*each, nil)
+	type served struct {
+		id    string
+		class int
+	}
+	results := make([][]served, goroutines)
+	errs := make(chan error, goroutines)
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				id := ""
+				if i%2 == 0 {
+					id = fmt.Sprintf("g%d-%d", g, i) // the others get one made up
+				}
+				resp, err := ts.client.Post(ts.base+"/v2/models/fraud/infer", "application/json", strings.NewReader(fraudBody(id, rows[g*each+i])))
+				if err != nil {
+					errs <- err
+					return
+				}
+				var out inferResponse
+				err = json.NewDecoder(resp.Body).Decode(&out)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 || out.ID == nil || (id != "" && *out.ID != id) || len(out.Outputs) != 1 || len(out.Outputs[0].Data) != 2 {
+					errs <- fmt.Errorf("request %q: status %d, %+v, %v", id, resp.StatusCode, out, err)
+					return
+				}
+				p0, _ := out.Outputs[0].Data[0].(float64)
+				p1, _ := out.Outputs[0].Data[1].(float64)
+				class := 0
+				if p1 > p0 {
+					class = 1
+				}
+				results[g] = append(results[g], served{*out.ID, class})
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	metrics := string(ts.doURL(t, "GET", ts.metrics+"/metrics", nil, "").body)
+	var sum, count float64
+	for _, line := range strings.Split(metrics, "\n") {
+		fmt.Sscanf(line, `infergate_batch_requests_sum{model="fraud",version="1"} %g`, &sum)
+		fmt.Sscanf(line, `infergate_batch_requests_count{model="fraud",version="1"} %g`, &count)
+	}
+	if !(sum > count) {
+		t.Fatalf("%v requests in %v runs: nothing was batched, so no leader pushed a batch", sum, count)
+	}
+	t.Logf("%v requests in %v runs", sum, count)
+	mon.Flush("fraud")
+	rep, _ := mon.Drift("fraud")
+	if v := rep.Versions[0]; v.Sampled != goroutines*each || rep.Dropped.Full+rep.Dropped.TooLarge+rep.Dropped.Invalid != 0 {
+		t.Fatalf("sampled %d of %d requests, dropped %+v", v.Sampled, goroutines*each, rep.Dropped)
+	}
+	var labels []string
+	for _, rs := range results {
+		for _, r := range rs {
+			labels = append(labels, fmt.Sprintf(`{"id":%q,"label":%d}`, r.id, r.class))
+		}
+	}
+	r := ts.post(t, "/v2/models/fraud/feedback", `{"labels":[`+strings.Join(labels, ",")+`]}`)
+	var res feedbackResult
+	if err := json.Unmarshal(r.body, &res); err != nil || r.status != 200 || res.Accepted != goroutines*each {
+		t.Fatalf("labels for every request: %d %s (%v)", r.status, truncate(string(r.body)), err)
+	}
+	rep, _ = mon.Drift("fraud")
+	if c := rep.Versions[0].Concept; c.Reference == nil || *c.Reference != 1 {
+		t.Errorf("labels equal to the served predictions: accuracy %+v, want a reference of exactly 1", c)
+	}
 }
 
 // TestMonitorConfigErrors names the key and the fix for bad `monitor:`

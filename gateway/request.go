@@ -2,6 +2,9 @@ package gateway
 
 import (
 	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/infergate/infergate/monitor"
 )
@@ -35,6 +38,15 @@ type inferRequest struct {
 	// their capacity in the pool.
 	idBuf  []byte
 	sample monitor.Sample
+	// ctx is the request's context, for the batcher's Abandoned check
+	// (the call's tag is the request). start is when the request began,
+	// sampled whether the tap takes it, and tapped is set by the leader of
+	// the batch that served it once it pushed the request's sample (see
+	// Server.tapBatch), so the request does not push it again.
+	ctx     *fasthttp.RequestCtx
+	start   time.Duration
+	sampled bool
+	tapped  bool
 	// target, when set by prepare, lets decode parse an input's data
 	// straight into the tensor as soon as it has seen the input's name,
 	// datatype and shape (the order every client library writes), so the
@@ -74,6 +86,7 @@ func releaseRequest(r *inferRequest) {
 	r.target = bindTarget{}
 	r.priority, r.timeout = 0, 0
 	r.idBuf = r.idBuf[:0]
+	r.ctx, r.start, r.sampled, r.tapped = nil, 0, false, false
 	requestPool.Put(r)
 }
 

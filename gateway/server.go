@@ -106,6 +106,8 @@ type Server struct {
 	serverMetadata []byte
 	bodies         sync.Pool
 	parsers        sync.Pool
+	// batchSamples holds tapBatch's lists of a batch's samples.
+	batchSamples sync.Pool
 }
 
 // servedVersion is a version's request metrics and, when its model is
@@ -148,6 +150,7 @@ func New(cfg Config, r *router.Router, reg *monitor.Registry, log *slog.Logger) 
 	}
 	s.serverMetadata = appendServerMetadata(nil, cfg.Version)
 	s.bodies.New = func() any { b := make([]byte, 0, 4096); return &b }
+	s.batchSamples.New = func() any { b := make([]*monitor.Sample, 0, 64); return &b }
 	s.parsers.New = func() any { return &tensorParser{} }
 	s.http = &fasthttp.Server{
 		Handler:            s.serveHTTP,

@@ -128,6 +128,27 @@ func (r *ring) claim() (*slot, uint64, bool) {
 	}
 }
 
+// claimN reserves up to n consecutive slots from the tail, as many as
+// are free, and returns the first's position and how many it took (0
+// when the ring is full).
+func (r *ring) claimN(n int) (uint64, int) {
+	for {
+		pos := r.tail.Load()
+		freed := r.freed.Load()
+		if pos < freed {
+			continue // stale, as in claim
+		}
+		free := r.mask + 1 - min(pos-freed, r.mask+1)
+		k := min(uint64(n), free)
+		if k == 0 {
+			return 0, 0
+		}
+		if r.tail.CompareAndSwap(pos, pos+k) {
+			return pos, int(k)
+		}
+	}
+}
+
 // warm prefetches the lines of the slot at position pos, the one the next
 // push most likely claims. A slot's lines were last touched a lap of the
 // ring ago, so a push that writes them cold waits at its publishing store

@@ -121,13 +121,7 @@ func (t *Tap) Push(s *Sample) bool {
 	if t == nil || t.closed.Load() {
 		return false
 	}
-	v := -1
-	for i, name := range t.versions {
-		if name == s.Version {
-			v = i
-			break
-		}
-	}
+	v := t.versionIndex(s.Version)
 	if v < 0 || len(s.Inputs)+len(s.Outputs) > maxTensors {
 		t.drops[dropInvalid].Add(1)
 		return false
@@ -240,6 +234,13 @@ func (t *Tap) pushPlain(s *Sample, v int) bool {
 	if !ok {
 		return false
 	}
+	t.fillPlain(r, pos, s)
+	t.publish(r, sl, pos)
+	return true
+}
+
+// fillPlain copies a plain sample's tensors into the slot at pos.
+func (t *Tap) fillPlain(r *ring, pos uint64, s *Sample) {
 	meta, data := r.view(pos)
 	off := 0
 	for k := range meta {
@@ -254,8 +255,82 @@ func (t *Tap) pushPlain(s *Sample, v int) bool {
 		}
 		off += len(x.Data)
 	}
-	t.publish(r, sl, pos)
-	return true
+}
+
+// PushBatch pushes the samples of one batched run, as Push would each:
+// the plain ones (all of them, from the gateway) take consecutive slots
+// of one ring, claimed with one compare-and-swap, warmed and checked for a
+// sleeping aggregator once; any other goes through Push. A batch of the
+// fraud model at 64 connections holds about 28 requests, and a push's
+// claim, publication and warming, and the gateway's call for each, were
+// most of a push's cost in the serving profile. Samples that do not fit
+// in the ring are dropped and counted, as Push drops them. It returns how
+// many it pushed.
+func (t *Tap) PushBatch(ss []*Sample) int {
+	if t == nil || t.closed.Load() || len(ss) == 0 {
+		return 0
+	}
+	pushed := 0
+	var r *ring
+	var pos uint64
+	claimed, filled := 0, 0
+	for _, s := range ss {
+		v := t.versionIndex(s.Version)
+		if v < 0 || len(s.Inputs)+len(s.Outputs) > maxTensors || !t.plain(s) {
+			if t.Push(s) {
+				pushed++
+			}
+			continue
+		}
+		h := hashID(s.RequestID)
+		if r == nil {
+			// The first plain sample's stripe takes them all: its slots
+			// for every plain sample left, or as many as are free.
+			r = t.stripes[h&t.stripeMask]
+			pos, claimed = r.claimN(len(ss))
+		}
+		if filled == claimed {
+			t.drops[dropFull].Add(1)
+			continue
+		}
+		p := pos + uint64(filled)
+		sl := &r.slots[p&r.mask]
+		sl.version, sl.idHash, sl.latency = int32(v), h, s.Latency
+		t.fillPlain(r, p, s)
+		sl.publish(p)
+		filled++
+		pushed++
+	}
+	if filled < claimed {
+		// Claimed for samples that turned out not plain: publish them
+		// empty, as the aggregator skips a slot of no version.
+		for p := pos + uint64(filled); p < pos+uint64(claimed); p++ {
+			sl := &r.slots[p&r.mask]
+			sl.version = -1
+			meta, _ := r.view(p)
+			for k := range meta {
+				meta[k].n = 0
+			}
+			sl.publish(p)
+		}
+	}
+	if claimed > 0 {
+		r.warm(pos + uint64(claimed))
+		if t.parked.Load() {
+			t.wakeAggregator()
+		}
+	}
+	return pushed
+}
+
+// versionIndex is the index of version among the tap's, or -1.
+func (t *Tap) versionIndex(version string) int {
+	for i, name := range t.versions {
+		if name == version {
+			return i
+		}
+	}
+	return -1
 }
 
 // claim takes a ring slot for s, on the stripe of its id's hash, and

@@ -39,6 +39,13 @@ type Batcher struct {
 	// queue longer than abandonCheckAfter whether their client is gone;
 	// those are dropped before the run.
 	Abandoned func(c *Call) bool
+	// OnBatch, when set, is handed the members of every stacked batch
+	// whose run succeeded, by its leader, before they wake: each member
+	// reads its own rows (InputView, Output) as it will after Run. The
+	// gateway's drift tap pushes a batch's samples here in one go, rather
+	// than each member pushing its own. It runs outside locks, on the
+	// leader's goroutine, and must not keep the calls.
+	OnBatch func(members []*Call)
 
 	mu sync.Mutex
 	// contended counts down from contendedRuns after a run that shared
@@ -413,6 +420,9 @@ func (b *Batcher) lead(first *Call, sess *Session) {
 		b.learnServiceTime(time.Since(batch[0].b.started), len(batch))
 		if b.OnRun != nil {
 			b.OnRun(len(batch), rows)
+		}
+		if err == nil && len(batch) > 1 && b.OnBatch != nil {
+			b.OnBatch(batch)
 		}
 	}
 	for _, c := range batch {
