@@ -191,30 +191,68 @@ func clearSample(smp *monitor.Sample) {
 	smp.RequestID = nil
 }
 
-// tapBatch pushes the sampled members of a stacked batch together, on
-// the leader's goroutine before the members wake (runtime.Batcher's
-// OnBatch): one claim of ring slots for the batch instead of one a
-// request. Each member's latency is taken at the end of the run, which for
-// a member pushing its own sample would be its wake-up a little later.
+// runTap is tapBatch's pooled scratch: the batch's tensors as one sample,
+// and its members.
+type runTap struct {
+	run     monitor.Sample
+	members []monitor.Member
+}
+
+// tapBatch pushes the sampled members of a stacked batch, on the leader's
+// goroutine before the members wake (runtime.Batcher's OnBatch), straight
+// from the batch's stacked inputs and outputs (Tap.PushRun): one claim of
+// ring slots and one copy of each tensor for the batch, instead of a
+// sample built, checked and pushed for every request. A member's latency
+// is taken at the end of the run, which for a member pushing its own
+// sample would be its wake-up a little later. Members PushRun leaves (more
+// rows than a slot holds, or a run it cannot take) are pushed as samples
+// of their own.
 func (s *Server) tapBatch(tap *monitor.Tap, v *runtime.Version, members []*runtime.Call) {
 	now := time.Since(s.epoch)
-	bp := s.batchSamples.Get().(*[]*monitor.Sample)
-	batch := (*bp)[:0]
-	for _, c := range members {
-		req, ok := c.Tag().(*inferRequest)
-		if !ok || !req.sampled {
-			continue
+	rt := s.runTaps.Get().(*runTap)
+	bc, _, _ := members[0].Batch()
+	run := &rt.run
+	run.Version = v.Label
+	run.Inputs, run.Outputs = run.Inputs[:0], run.Outputs[:0]
+	if bc != nil {
+		for i := range v.Inputs {
+			dt, shape, data := bc.InputView(i)
+			run.Inputs = append(run.Inputs, monitor.Tensor{Name: v.Inputs[i].Name, DataType: dt, Shape: shape, Data: data})
 		}
-		batch = append(batch, req.fillSample(v, c, now-req.start))
-		req.tapped = true
+		for k, idx := range bc.Selected() {
+			o := bc.Output(k)
+			run.Outputs = append(run.Outputs, monitor.Tensor{Name: v.Outputs[idx].Name, DataType: o.DataType, Shape: o.Shape, Data: o.Data})
+		}
 	}
-	tap.PushBatch(batch)
-	for _, smp := range batch {
-		clearSample(smp)
+	ms := rt.members[:0]
+	for _, c := range members {
+		_, _, rows := c.Batch()
+		m := monitor.Member{Rows: rows}
+		if req, ok := c.Tag().(*inferRequest); ok {
+			m.RequestID, m.Latency, m.Sampled = req.id, now-req.start, req.sampled
+		}
+		ms = append(ms, m)
 	}
-	clear(batch)
-	*bp = batch[:0]
-	s.batchSamples.Put(bp)
+	taken := 0
+	if bc != nil {
+		taken = tap.PushRun(run, ms)
+	}
+	for _, c := range members[:taken] {
+		if req, ok := c.Tag().(*inferRequest); ok {
+			req.tapped = true
+		}
+	}
+	for _, c := range members[taken:] {
+		if req, ok := c.Tag().(*inferRequest); ok && req.sampled {
+			tap.Push(req.fillSample(v, c, now-req.start))
+			clearSample(&req.sample)
+			req.tapped = true
+		}
+	}
+	clearSample(run)
+	clear(ms)
+	rt.members = ms[:0]
+	s.runTaps.Put(rt)
 }
 
 // feedbackLabel is one ground-truth label: the id of the request it

@@ -106,8 +106,8 @@ type Server struct {
 	serverMetadata []byte
 	bodies         sync.Pool
 	parsers        sync.Pool
-	// batchSamples holds tapBatch's lists of a batch's samples.
-	batchSamples sync.Pool
+	// runTaps holds tapBatch's scratch (runTap).
+	runTaps sync.Pool
 }
 
 // servedVersion is a version's request metrics and, when its model is
@@ -150,7 +150,7 @@ func New(cfg Config, r *router.Router, reg *monitor.Registry, log *slog.Logger) 
 	}
 	s.serverMetadata = appendServerMetadata(nil, cfg.Version)
 	s.bodies.New = func() any { b := make([]byte, 0, 4096); return &b }
-	s.batchSamples.New = func() any { b := make([]*monitor.Sample, 0, 64); return &b }
+	s.runTaps.New = func() any { return new(runTap) }
 	s.parsers.New = func() any { return &tensorParser{} }
 	s.http = &fasthttp.Server{
 		Handler:            s.serveHTTP,

@@ -111,10 +111,12 @@ type model struct {
 	touched          uint32
 	// kept holds the predictions of the batch being folded, nkept of
 	// them; drain adds them to preds together (see predictions.addAll).
-	kept   [drainBatch]keptPrediction
-	nkept  int
-	joined atomic.Uint64
-	missed atomic.Uint64
+	kept  [drainBatch]keptPrediction
+	nkept int
+	// members holds the members of the sample being folded.
+	members [maxSpan]member
+	joined  atomic.Uint64
+	missed  atomic.Uint64
 	// conceptDirty is set by Feedback when a concept reference completes;
 	// the aggregator persists it.
 	conceptDirty atomic.Bool
@@ -284,14 +286,30 @@ func (a *model) drain() int {
 			}
 			if a.keepsPredictions {
 				for i := range k {
-					s, _ := r.at(i)
-					touched += a.preds.touch(s.idHash)
+					s, pos := r.at(i)
+					switch {
+					case s.span < 0:
+						// Touched with its span's first slot.
+					case s.span > 1 && int(s.span) <= maxSpan:
+						for j := range uint64(s.span) {
+							touched += a.preds.touch(r.slots[(pos+j)&r.mask].idHash)
+						}
+					default:
+						touched += a.preds.touch(s.idHash)
+					}
 				}
 			}
 			for i := range k {
 				s, pos := r.at(i)
-				meta, data := r.view(pos)
-				a.fold(s, meta, data)
+				switch {
+				case s.span < 0:
+					// A span's member: folded with the span's first slot.
+				case s.span > 1:
+					a.foldSpan(r, s, pos)
+				default:
+					meta, data := r.view(pos)
+					a.fold(s, meta, data)
+				}
 			}
 			a.keepPredictions()
 			r.releaseN(k)
@@ -334,18 +352,87 @@ func (a *model) drainAll() {
 	a.now = time.Now()
 }
 
-// fold adds one sample to its version's sketches.
+// member is one request's share of a folded sample: a span holds a
+// batch's (see slot), a sample of its own one, whose rows are all of it.
+type member struct {
+	idHash  uint64
+	latency time.Duration
+	rows    int
+}
+
+// fold adds one sample of its own to its version's sketches.
 func (a *model) fold(s *slot, meta []slotTensor, data []byte) {
+	a.members[0] = member{s.idHash, s.latency, math.MaxInt}
+	a.foldMembers(s, meta, data, a.members[:1])
+}
+
+// foldSpan folds the span whose first slot, at pos, is s: its members'
+// rows at once, each member's latency and prediction its own. Where the
+// reference completes or the window closes within the span, it folds the
+// members up to that point first, so that windows hold the rows they
+// would have held had each member been pushed alone (TestSpansFoldAsSamples).
+func (a *model) foldSpan(r *ring, s *slot, pos uint64) {
+	n := int(s.span)
+	if n > maxSpan || int(pos&r.mask)+n > len(r.slots) || s.version < 0 || int(s.version) >= len(a.versions) {
+		return // not a span PushRun makes
+	}
+	v := a.versions[s.version]
+	for i := range n {
+		m := &r.slots[(pos+uint64(i))&r.mask]
+		a.members[i] = member{m.idHash, m.latency, int(m.rows)}
+	}
+	meta, data := r.spanView(pos, n)
+	ms := a.members[:n]
+	var sub [maxTensors]slotTensor
+	done := 0 // rows of the members folded so far
+	for len(ms) > 0 {
+		room := a.cfg.WindowSize - v.winRows
+		if v.refRows < v.refTarget {
+			room = v.refTarget - v.refRows
+		}
+		k, rows := 0, 0
+		for k < len(ms) {
+			rows += ms[k].rows
+			k++
+			if rows >= room {
+				break
+			}
+		}
+		part := meta
+		if k < len(ms) || done > 0 {
+			// The members' rows, from done, in every tensor.
+			part = sub[:len(meta)]
+			for j, st := range meta {
+				part[j] = st
+				if st.n == 0 || st.shape[0] <= 0 {
+					continue
+				}
+				rowBytes := st.n / st.shape[0]
+				part[j].off = st.off + int32(done)*rowBytes
+				part[j].n = int32(rows) * rowBytes
+				part[j].shape[0] = int32(rows)
+			}
+		}
+		a.foldMembers(s, part, data, ms[:k])
+		ms = ms[k:]
+		done += rows
+	}
+}
+
+// foldMembers adds a sample's rows to its version's sketches, and each
+// member's latency and predicted value (of its first row).
+func (a *model) foldMembers(s *slot, meta []slotTensor, data []byte, members []member) {
 	if s.version < 0 || int(s.version) >= len(a.versions) {
 		return
 	}
 	v := a.versions[s.version]
-	v.folded++
-	if s.latency > 0 {
-		v.stageLatency(float32(float64(s.latency) / float64(time.Microsecond)))
+	v.folded += uint64(len(members))
+	for _, m := range members {
+		if m.latency > 0 {
+			v.stageLatency(float32(float64(m.latency) / float64(time.Microsecond)))
+		}
 	}
 	rows := 0
-	predicted, havePred := 0.0, false
 	for fi := range v.folds {
 		f := &v.folds[fi]
 		st := &meta[f.spec]
@@ -353,48 +440,17 @@ func (a *model) fold(s *slot, meta []slotTensor, data []byte) {
 			continue
 		}
 		raw := data[st.off : st.off+st.n]
+		var r int
 		if f.kind == foldColumns && st.dtype == rt.FP32 && fi != v.predFold {
 			// The usual input: staged from its bytes, not decoded first.
-			r := len(raw) / (4 * f.width)
+			r = len(raw) / (4 * f.width)
 			v.stages[fi].addFP32(v.features[f.first:f.first+f.width], raw[:4*r*f.width])
-			if rows == 0 {
-				rows = r
-			}
-			continue
-		}
-		vals := decode(v.scratch, raw, st.dtype)
-		var r int
-		switch f.kind {
-		case foldColumns, foldClasses:
-			r = len(vals) / f.width
-			v.stages[fi].add(v.features[f.first:f.first+f.width], vals[:r*f.width])
-			if f.kind == foldClasses && r > 0 {
-				c := &v.cats[f.cat]
-				for i := range r {
-					c.sink[argmax(vals[i*f.width:(i+1)*f.width])]++
-				}
-			}
-			if fi == v.predFold && r > 0 {
-				havePred = true
-				if v.pred == predArgmax {
-					predicted = float64(argmax(vals[:f.width]))
-				} else {
-					predicted = vals[0]
-				}
-			}
-		case foldChannels:
-			r = a.foldChannels(v, f, st, vals)
+		} else {
+			r = a.foldDecoded(v, fi, st, raw, members)
 		}
 		if rows == 0 {
 			rows = r
 		}
-	}
-	if havePred {
-		if a.nkept == len(a.kept) {
-			a.keepPredictions()
-		}
-		a.kept[a.nkept] = keptPrediction{s.idHash, prediction{version: v.index, value: predicted}}
-		a.nkept++
 	}
 	if v.refRows < v.refTarget {
 		v.refRows += rows
@@ -411,20 +467,81 @@ func (a *model) fold(s *slot, meta []slotTensor, data []byte) {
 	}
 }
 
-// foldChannels adds each row's per-channel moments; it returns the rows.
-func (a *model) foldChannels(v *version, f *fold, st *slotTensor, vals []float64) int {
-	if st.rank < 3 || int(st.shape[1]) != f.width {
+// foldDecoded folds a tensor that is decoded to float64 first, as many
+// rows at a time as the version's scratch holds, and keeps the members'
+// predictions if it is the predicted output. It returns the rows.
+func (a *model) foldDecoded(v *version, fi int, st *slotTensor, raw []byte, members []member) int {
+	f := &v.folds[fi]
+	size := st.dtype.Size()
+	if size == 0 {
 		return 0
 	}
-	n := int(st.shape[0])
-	inner := 1
-	for _, d := range st.shape[2:st.rank] {
-		inner *= int(d)
+	rowElems := f.width
+	if f.kind == foldChannels {
+		if st.rank < 3 || int(st.shape[1]) != f.width {
+			return 0
+		}
+		for _, d := range st.shape[2:st.rank] {
+			rowElems *= int(d)
+		}
+		if rowElems <= 0 || int(st.shape[0])*rowElems*size != len(raw) {
+			return 0
+		}
 	}
-	if n <= 0 || inner <= 0 || n*f.width*inner != len(vals) {
+	total := len(raw) / (rowElems * size)
+	chunk := cap(v.scratch) / rowElems
+	if chunk == 0 {
 		return 0
 	}
-	for r := range n {
+	// next is the first row of members[mi], whose prediction is taken
+	// when the chunk holding that row is decoded.
+	mi, next := 0, 0
+	for row := 0; row < total; {
+		k := min(chunk, total-row)
+		vals := decode(v.scratch, raw[row*rowElems*size:(row+k)*rowElems*size], st.dtype)
+		switch f.kind {
+		case foldColumns, foldClasses:
+			v.stages[fi].add(v.features[f.first:f.first+f.width], vals)
+			if f.kind == foldClasses {
+				c := &v.cats[f.cat]
+				for i := range k {
+					c.sink[argmax(vals[i*f.width:(i+1)*f.width])]++
+				}
+			}
+			for fi == v.predFold && mi < len(members) && next < row+k {
+				if m := members[mi]; m.rows > 0 {
+					x := vals[(next-row)*f.width : (next-row+1)*f.width]
+					predicted := x[0]
+					if v.pred == predArgmax {
+						predicted = float64(argmax(x))
+					}
+					a.keep(m.idHash, v.index, predicted)
+					next += min(m.rows, total-next)
+				}
+				mi++
+			}
+		case foldChannels:
+			a.foldChannels(v, f, vals, k, rowElems/f.width)
+		}
+		row += k
+	}
+	return total
+}
+
+// keep adds a member's prediction to the batch that drain adds to the
+// table.
+func (a *model) keep(idHash uint64, version int32, predicted float64) {
+	if a.nkept == len(a.kept) {
+		a.keepPredictions()
+	}
+	a.kept[a.nkept] = keptPrediction{idHash, prediction{version: version, value: predicted}}
+	a.nkept++
+}
+
+// foldChannels adds the per-channel moments of rows rows, each of width
+// channels of inner values.
+func (a *model) foldChannels(v *version, f *fold, vals []float64, rows, inner int) {
+	for r := range rows {
 		for c := range f.width {
 			xs := vals[(r*f.width+c)*inner : (r*f.width+c+1)*inner]
 			var sum, sq float64
@@ -443,7 +560,6 @@ func (a *model) foldChannels(v *version, f *fold, st *slotTensor, vals []float64
 			fs[3].add(hi)
 		}
 	}
-	return n
 }
 
 func argmax(xs []float64) int {

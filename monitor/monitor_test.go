@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
-	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -539,89 +537,5 @@ func TestPushPlainMatchesGeneral(t *testing.T) {
 		if plainTap.plain(&s) {
 			t.Errorf("%s: taken as plain", name)
 		}
-	}
-}
-
-// TestPushBatchMatchesPush: a batch pushed together leaves the ring
-// holding what pushing each sample alone leaves (as a set: PushBatch
-// takes its plain samples' slots first), counts the same drops, and, in a
-// ring with fewer free slots than the batch, pushes what fits and counts
-// the rest as full.
-func TestPushBatchMatchesPush(t *testing.T) {
-	specs := []tensorSpec{{name: "input", max: 4 * fraudFeatures}, {name: "probabilities", output: true, max: 8}}
-	slotBytes := specs[0].max + specs[1].max
-	r := rand.New(rand.NewPCG(5, 6))
-	bytesOf := func(n int) []byte {
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = byte(r.Uint32())
-		}
-		return b
-	}
-	sample := func(i int) *Sample {
-		return &Sample{RequestID: []byte("req-" + strconv.Itoa(i)), Version: strconv.Itoa(1 + i%2), Latency: time.Duration(i),
-			Inputs:  []Tensor{{Name: "input", DataType: rt.FP32, Shape: []int64{1, fraudFeatures}, Data: bytesOf(4 * fraudFeatures)}},
-			Outputs: []Tensor{{Name: "probabilities", DataType: rt.FP32, Shape: []int64{1, 2}, Data: bytesOf(8)}}}
-	}
-	var batch []*Sample
-	for i := range 10 {
-		batch = append(batch, sample(i))
-	}
-	batch[3].Outputs = nil                                  // not plain: Push's general path takes it
-	batch[6].Version = "9"                                  // unknown: dropped as invalid
-	batch[8].Inputs[0].Data = make([]byte, 8*fraudFeatures) // two rows' bytes in a one-row slot: too large
-	batch[8].Inputs[0].Shape = []int64{2, fraudFeatures}
-	type kept struct {
-		version int32
-		latency time.Duration
-		tensors string
-	}
-	contents := func(tp *Tap) map[uint64]kept {
-		ring := tp.stripes[0]
-		m := map[uint64]kept{}
-		for pos := ring.freed.Load(); pos < ring.tail.Load(); pos++ {
-			sl := &ring.slots[pos&ring.mask]
-			if sl.seq.Load() != pos+1 {
-				t.Fatalf("slot %d claimed but not published", pos)
-			}
-			if sl.version < 0 {
-				continue
-			}
-			meta, data := ring.view(pos)
-			var desc strings.Builder
-			for _, st := range meta {
-				fmt.Fprintf(&desc, "%d %v %v %x;", st.dtype, st.shape[:st.rank], st.n, data[st.off:st.off+st.n])
-			}
-			m[sl.idHash] = kept{sl.version, sl.latency, desc.String()}
-		}
-		return m
-	}
-	one := newTap(1, []string{"1", "2"}, specs, 1, 64, slotBytes)
-	for _, s := range batch {
-		one.Push(s)
-	}
-	together := newTap(1, []string{"1", "2"}, specs, 1, 64, slotBytes)
-	if n := together.PushBatch(batch); n != 9 {
-		t.Errorf("PushBatch pushed %d samples, want 9", n)
-	}
-	if a, b := contents(one), contents(together); !maps.Equal(a, b) || len(a) != 9 {
-		t.Errorf("pushed one by one: %d samples %v\ntogether: %d samples %v", len(a), a, len(b), b)
-	}
-	f1, l1, i1 := one.Dropped()
-	f2, l2, i2 := together.Dropped()
-	if f1 != f2 || l1 != l2 || i1 != i2 || i2 != 1 {
-		t.Errorf("drops (full, too large, invalid) one by one %d %d %d, together %d %d %d", f1, l1, i1, f2, l2, i2)
-	}
-
-	small := newTap(1, []string{"1", "2"}, specs, 1, 4, slotBytes)
-	small.Push(sample(100))
-	if n := small.PushBatch([]*Sample{sample(101), sample(102), sample(103), sample(104), sample(105)}); n != 3 {
-		t.Errorf("a ring with 3 free slots took %d of a batch of 5", n)
-	}
-	if full, _, _ := small.Dropped(); full != 2 {
-		t.Errorf("%d counted full, want 2", full)
-	}
-	if n := len(contents(small)); n != 4 {
-		t.Errorf("the full ring holds %d samples, want 4", n)
 	}
 }

@@ -55,13 +55,25 @@ type slotTensor struct {
 // descriptors and bytes live in the ring's meta and data arrays, at the
 // slot's index: slots that follow each other in the ring follow each
 // other in memory, which the hardware prefetcher rewards.
+//
+// A batch's samples may share one data region over consecutive slots (see
+// Tap.PushRun): span is then the number of slots on the first, whose
+// descriptors give every member's rows together, and -1 on the others,
+// which carry only their member's id, latency and rows. A sample of its
+// own has span 0.
 type slot struct {
 	seq     atomic.Uint64
 	version int32
+	span    int32
 	idHash  uint64
 	latency time.Duration
-	_       [32]byte
+	rows    int32 // the member's rows, in a span
+	_       [28]byte
 }
+
+// maxSpan bounds the members of one span, so that the aggregator's
+// per-member bookkeeping (model.members) is a fixed array.
+const maxSpan = 64
 
 // ring is one stripe: a bounded queue of slots, many producers, one
 // consumer.
@@ -128,9 +140,17 @@ func (r *ring) claim() (*slot, uint64, bool) {
 	}
 }
 
+// spanView is view for a span of n slots from pos: the first slot's
+// descriptors and the n slots' data, which claimN made contiguous.
+func (r *ring) spanView(pos uint64, n int) ([]slotTensor, []byte) {
+	i := int(pos & r.mask)
+	return r.meta[i*r.nspecs : (i+1)*r.nspecs : (i+1)*r.nspecs], r.data[i*r.slotBytes : (i+n)*r.slotBytes : (i+n)*r.slotBytes]
+}
+
 // claimN reserves up to n consecutive slots from the tail, as many as
-// are free, and returns the first's position and how many it took (0
-// when the ring is full).
+// are free and not past the ring's end, so that their data regions follow
+// one another in memory. It returns the first's position and how many it
+// took (0 when the ring is full).
 func (r *ring) claimN(n int) (uint64, int) {
 	for {
 		pos := r.tail.Load()
@@ -138,8 +158,7 @@ func (r *ring) claimN(n int) (uint64, int) {
 		if pos < freed {
 			continue // stale, as in claim
 		}
-		free := r.mask + 1 - min(pos-freed, r.mask+1)
-		k := min(uint64(n), free)
+		k := min(uint64(n), r.mask+1-min(pos-freed, r.mask+1), r.mask+1-pos&r.mask)
 		if k == 0 {
 			return 0, 0
 		}

@@ -234,13 +234,6 @@ func (t *Tap) pushPlain(s *Sample, v int) bool {
 	if !ok {
 		return false
 	}
-	t.fillPlain(r, pos, s)
-	t.publish(r, sl, pos)
-	return true
-}
-
-// fillPlain copies a plain sample's tensors into the slot at pos.
-func (t *Tap) fillPlain(r *ring, pos uint64, s *Sample) {
 	meta, data := r.view(pos)
 	off := 0
 	for k := range meta {
@@ -255,72 +248,187 @@ func (t *Tap) fillPlain(r *ring, pos uint64, s *Sample) {
 		}
 		off += len(x.Data)
 	}
+	t.publish(r, sl, pos)
+	return true
 }
 
-// PushBatch pushes the samples of one batched run, as Push would each:
-// the plain ones (all of them, from the gateway) take consecutive slots
-// of one ring, claimed with one compare-and-swap, warmed and checked for a
-// sleeping aggregator once; any other goes through Push. A batch of the
-// fraud model at 64 connections holds about 28 requests, and a push's
-// claim, publication and warming, and the gateway's call for each, were
-// most of a push's cost in the serving profile. Samples that do not fit
-// in the ring are dropped and counted, as Push drops them. It returns how
-// many it pushed.
-func (t *Tap) PushBatch(ss []*Sample) int {
-	if t == nil || t.closed.Load() || len(ss) == 0 {
+// Member is one request of a batched run, for PushRun: its id, latency
+// and rows (in the run's order), and whether it is sampled.
+type Member struct {
+	RequestID []byte
+	Latency   time.Duration
+	Rows      int
+	Sampled   bool
+}
+
+// PushRun pushes the sampled members of one batched run straight from the
+// run's stacked tensors (run: every input and output of the batch, the
+// members' rows one after another, as ONNX Runtime ran them) into spans of
+// consecutive slots (see slot), up to maxSpan members each. A span's first
+// slot describes its members' rows stacked, its data is the span's data
+// regions together, and each slot carries its member's id, latency and
+// rows; the aggregator folds a span in one go. Where a request pushed its
+// own sample, the gateway built the sample's views, and the tap claimed,
+// described and published a slot, for every request.
+//
+// It returns how many members, from the first, it dealt with: pushed, not
+// sampled, or dropped and counted because the ring was full. It stops
+// before a member with more rows than a slot holds, and takes nothing from
+// a run that does not have the plain layout (every followed tensor, in
+// order, the members' rows adding up in each): the caller pushes the rest
+// as samples of their own, which the general path clips or drops.
+func (t *Tap) PushRun(run *Sample, ms []Member) int {
+	if t == nil || t.closed.Load() {
+		return len(ms)
+	}
+	v := t.versionIndex(run.Version)
+	if v < 0 || len(run.Inputs) != t.nInputs || len(run.Inputs)+len(run.Outputs) != len(t.specs) {
 		return 0
 	}
-	pushed := 0
-	var r *ring
-	var pos uint64
-	claimed, filled := 0, 0
-	for _, s := range ss {
-		v := t.versionIndex(s.Version)
-		if v < 0 || len(s.Inputs)+len(s.Outputs) > maxTensors || !t.plain(s) {
-			if t.Push(s) {
-				pushed++
-			}
-			continue
-		}
-		h := hashID(s.RequestID)
-		if r == nil {
-			// The first plain sample's stripe takes them all: its slots
-			// for every plain sample left, or as many as are free.
-			r = t.stripes[h&t.stripeMask]
-			pos, claimed = r.claimN(len(ss))
-		}
-		if filled == claimed {
-			t.drops[dropFull].Add(1)
-			continue
-		}
-		p := pos + uint64(filled)
-		sl := &r.slots[p&r.mask]
-		sl.version, sl.idHash, sl.latency = int32(v), h, s.Latency
-		t.fillPlain(r, p, s)
-		sl.publish(p)
-		filled++
-		pushed++
+	total := 0
+	for _, m := range ms {
+		total += m.Rows
 	}
-	if filled < claimed {
-		// Claimed for samples that turned out not plain: publish them
-		// empty, as the aggregator skips a slot of no version.
-		for p := pos + uint64(filled); p < pos+uint64(claimed); p++ {
+	// Each tensor's bytes a row, and a member's bytes in a slot.
+	var rowBytes [maxTensors]int
+	memberBytes := 0
+	for k := range t.specs {
+		x := t.tensorAt(run, k)
+		if x.Name != t.specs[k].name || len(x.Shape) == 0 || len(x.Shape) > maxRank || x.Shape[0] != int64(total) || total == 0 ||
+			!dimsFit(x.Shape) || len(x.Data)%total != 0 {
+			return 0
+		}
+		rowBytes[k] = len(x.Data) / total
+		if rowBytes[k] > t.specs[k].max {
+			return 0
+		}
+		memberBytes += rowBytes[k]
+	}
+	done, row := 0, 0 // members dealt with, and the first row of ms[done]
+	for done < len(ms) {
+		// The next span: up to maxSpan sampled members from done, each
+		// within a slot.
+		first := done
+		for first < len(ms) && !ms[first].Sampled {
+			row += ms[first].Rows
+			first++
+		}
+		if first == len(ms) {
+			return len(ms)
+		}
+		n, last := 0, first
+		for last < len(ms) && n < maxSpan {
+			m := &ms[last]
+			if m.Sampled {
+				if m.Rows*memberBytes > t.slotBytes || m.Rows <= 0 {
+					break
+				}
+				n++
+			}
+			last++
+		}
+		if n == 0 {
+			return first // ms[first] does not fit a slot
+		}
+		h0 := hashID(ms[first].RequestID)
+		r := t.stripes[h0&t.stripeMask]
+		pos, k := r.claimN(n)
+		if k == 0 {
+			for i := first; i < last; i++ {
+				if ms[i].Sampled {
+					t.drops[dropFull].Add(1)
+				}
+			}
+			for _, m := range ms[first:last] {
+				row += m.Rows
+			}
+			done = last
+			continue
+		}
+		// The ring gave k slots of n: the span is the first k sampled
+		// members.
+		if k < n {
+			seen := 0
+			for last = first; seen < k; last++ {
+				if ms[last].Sampled {
+					seen++
+				}
+			}
+		}
+		t.fillSpan(r, pos, k, run, ms[first:last], row, &rowBytes)
+		// The first slot is published last: once the aggregator sees it,
+		// it may read them all.
+		j := k
+		for i := last - 1; i >= first; i-- {
+			m := &ms[i]
+			if !m.Sampled {
+				continue
+			}
+			j--
+			p := pos + uint64(j)
 			sl := &r.slots[p&r.mask]
-			sl.version = -1
-			meta, _ := r.view(p)
-			for k := range meta {
-				meta[k].n = 0
+			h := h0
+			if j > 0 {
+				h = hashID(m.RequestID)
+			}
+			sl.version, sl.span, sl.idHash, sl.latency, sl.rows = int32(v), -1, h, m.Latency, int32(m.Rows)
+			if j == 0 {
+				sl.span = int32(k)
 			}
 			sl.publish(p)
 		}
-	}
-	if claimed > 0 {
-		r.warm(pos + uint64(claimed))
+		r.warm(pos + uint64(k))
 		if t.parked.Load() {
 			t.wakeAggregator()
 		}
+		for _, m := range ms[first:last] {
+			row += m.Rows
+		}
+		done = last
 	}
-	return pushed
+	return done
+}
+
+// fillSpan copies the rows of the sampled members of ms (the first of
+// them at row of the run) into the span of k slots at pos, each tensor's
+// rows together, and describes them in the first slot. Rows of members
+// next to each other in the run are copied together.
+func (t *Tap) fillSpan(r *ring, pos uint64, k int, run *Sample, ms []Member, row int, rowBytes *[maxTensors]int) {
+	meta, data := r.spanView(pos, k)
+	off := 0
+	for j := range meta {
+		x := t.tensorAt(run, j)
+		st := &meta[j]
+		st.off = int32(off)
+		rb := rowBytes[j]
+		rows := 0
+		from, to := -1, -1 // the rows being gathered, [from, to)
+		at := row
+		for i := range ms {
+			m := &ms[i]
+			if m.Sampled {
+				if at != to {
+					if from >= 0 {
+						off += copy(data[off:], x.Data[from*rb:to*rb])
+					}
+					from = at
+				}
+				to = at + m.Rows
+				rows += m.Rows
+			}
+			at += m.Rows
+		}
+		if from >= 0 {
+			off += copy(data[off:], x.Data[from*rb:to*rb])
+		}
+		st.n = int32(off) - st.off
+		st.dtype = x.DataType
+		st.rank = uint8(len(x.Shape))
+		st.shape[0] = int32(rows)
+		for i, d := range x.Shape[1:] {
+			st.shape[i+1] = int32(d)
+		}
+	}
 }
 
 // versionIndex is the index of version among the tap's, or -1.
@@ -342,7 +450,7 @@ func (t *Tap) claim(s *Sample, v int) (r *ring, sl *slot, pos uint64, ok bool) {
 		t.drops[dropFull].Add(1)
 		return nil, nil, 0, false
 	}
-	sl.version, sl.idHash, sl.latency = int32(v), h, s.Latency
+	sl.version, sl.span, sl.idHash, sl.latency = int32(v), 0, h, s.Latency
 	return r, sl, pos, true
 }
 

@@ -693,6 +693,13 @@ func (c *Call) releaseMember() {
 	}
 }
 
+// Batch returns the stacked call whose outputs a member of a batch reads,
+// and the member's first row and rows in it; nil when the call ran alone.
+// The drift tap copies a batch's rows from it (Batcher.OnBatch).
+func (c *Call) Batch() (batch *Call, rowStart, rows int) {
+	return c.b.parent, c.b.rowStart, c.b.rows
+}
+
 // Started is when the run that served this call began: the end of its
 // time in the queue.
 func (c *Call) Started() time.Time { return c.b.started }
