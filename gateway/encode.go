@@ -131,12 +131,32 @@ func appendString(dst []byte, s string) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// plainJSON8 reports whether eight bytes need no escaping in a JSON string:
+// each printable ASCII other than '"' and '\\'. The zero-byte tests after
+// Mycroft (haszero, hasless) may report a byte that needs none when a
+// lower byte does, never the reverse: a false answer only sends the bytes
+// to the exact loop.
+func plainJSON8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote, backslash := x^(ones*'"'), x^(ones*'\\')
+	control := (x - ones*0x20) &^ x
+	return (control|(quote-ones)&^quote|(backslash-ones)&^backslash|x)&highs == 0
+}
+
 // appendBytesString writes s as a JSON string. Bytes that are not valid
 // UTF-8 become U+FFFD, as encoding/json does: JSON text cannot carry them.
 func appendBytesString(dst []byte, s []byte) []byte {
 	dst = append(dst, '"')
+	// Ids and names are usually plain ASCII throughout: their leading run
+	// that needs no escaping is found eight bytes at a time, where the
+	// byte loop below took 38 ns a made-up id in the fraud gateway's
+	// profile.
+	i := 0
+	for i+8 <= len(s) && plainJSON8(binary.LittleEndian.Uint64(s[i:])) {
+		i += 8
+	}
 	start := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {

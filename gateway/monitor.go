@@ -142,11 +142,28 @@ func newRequestIDs() *requestIDs {
 func (r *requestIDs) appendNext(dst []byte, conn, request uint64) []byte {
 	dst = append(dst, r.prefix...)
 	if conn == 0 {
-		return strconv.AppendUint(append(dst, "0-"...), r.next.Add(1), 16)
+		return appendHex(append(dst, "0-"...), r.next.Add(1))
 	}
-	dst = strconv.AppendUint(dst, conn, 16)
+	dst = appendHex(dst, conn)
 	dst = append(dst, '-')
-	return strconv.AppendUint(dst, request, 16)
+	return appendHex(dst, request)
+}
+
+// appendHex appends v in lowercase hex, as strconv.AppendUint(dst, v, 16)
+// does, without its general base loop (10 ns a made-up id in the fraud
+// gateway's profile).
+func appendHex(dst []byte, v uint64) []byte {
+	var b [16]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = hexDigits[v&0xf]
+		v >>= 4
+		if v == 0 {
+			break
+		}
+	}
+	return append(dst, b[i:]...)
 }
 
 // prepareTap names a monitored request that came without an id and

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -311,6 +312,11 @@ func TestRequestIDs(t *testing.T) {
 				t.Fatalf("id %q made twice, or without the prefix", id)
 			}
 			seen[id] = true
+		}
+	}
+	for _, v := range []uint64{0, 1, 9, 10, 15, 16, 255, 0xdeadbeef, 1<<63 + 5, ^uint64(0)} {
+		if got, want := string(appendHex([]byte("x"), v)), "x"+strconv.FormatUint(v, 16); got != want {
+			t.Errorf("appendHex(%d) = %q, want %q", v, got, want)
 		}
 	}
 }

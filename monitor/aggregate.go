@@ -441,10 +441,10 @@ func (a *model) foldMembers(s *slot, meta []slotTensor, data []byte, members []m
 		}
 		raw := data[st.off : st.off+st.n]
 		var r int
-		if f.kind == foldColumns && st.dtype == rt.FP32 && fi != v.predFold {
-			// The usual input: staged from its bytes, not decoded first.
-			r = len(raw) / (4 * f.width)
-			v.stages[fi].addFP32(v.features[f.first:f.first+f.width], raw[:4*r*f.width])
+		if st.dtype == rt.FP32 && f.kind != foldChannels {
+			// The usual tensors: staged from their bytes, not decoded
+			// first.
+			r = a.foldFP32(v, fi, raw, members)
 		} else {
 			r = a.foldDecoded(v, fi, st, raw, members)
 		}
@@ -465,6 +465,52 @@ func (a *model) foldMembers(s *slot, meta []slotTensor, data []byte, members []m
 	if v.winRows >= a.cfg.WindowSize {
 		a.closeWindow(v)
 	}
+}
+
+// foldFP32 folds an FP32 tensor of columns or classes from its bytes, as
+// foldDecoded would after decoding it, and returns its rows.
+func (a *model) foldFP32(v *version, fi int, raw []byte, members []member) int {
+	f := &v.folds[fi]
+	w := f.width
+	r := len(raw) / (4 * w)
+	raw = raw[:4*r*w]
+	v.stages[fi].addFP32(v.features[f.first:f.first+w], raw)
+	if f.kind == foldClasses {
+		c := &v.cats[f.cat]
+		for i := range r {
+			c.sink[argmax32(raw[4*i*w:4*(i+1)*w])]++
+		}
+	}
+	if fi == v.predFold {
+		next := 0
+		for _, m := range members {
+			if next >= r {
+				break
+			}
+			if m.rows <= 0 {
+				continue
+			}
+			x := raw[4*next*w : 4*(next+1)*w]
+			predicted := float64(math.Float32frombits(binary.LittleEndian.Uint32(x)))
+			if v.pred == predArgmax {
+				predicted = float64(argmax32(x))
+			}
+			a.keep(m.idHash, v.index, predicted)
+			next += min(m.rows, r-next)
+		}
+	}
+	return r
+}
+
+// argmax32 is argmax over little-endian float32s.
+func argmax32(b []byte) int {
+	best, bx := 0, math.Float32frombits(binary.LittleEndian.Uint32(b))
+	for i := 4; i+4 <= len(b); i += 4 {
+		if x := math.Float32frombits(binary.LittleEndian.Uint32(b[i:])); x > bx {
+			best, bx = i/4, x
+		}
+	}
+	return best
 }
 
 // foldDecoded folds a tensor that is decoded to float64 first, as many
