@@ -226,9 +226,9 @@ type runTap struct {
 // of their own.
 func (s *Server) tapBatch(tap *monitor.Tap, v *runtime.Version, members []*runtime.Call) {
 	now := time.Since(s.epoch)
-	rt := s.runTaps.Get().(*runTap)
+	scratch := s.runTaps.Get().(*runTap)
 	bc, _, _ := members[0].Batch()
-	run := &rt.run
+	run := &scratch.run
 	run.Version = v.Label
 	run.Inputs, run.Outputs = run.Inputs[:0], run.Outputs[:0]
 	if bc != nil {
@@ -241,7 +241,7 @@ func (s *Server) tapBatch(tap *monitor.Tap, v *runtime.Version, members []*runti
 			run.Outputs = append(run.Outputs, monitor.Tensor{Name: v.Outputs[idx].Name, DataType: o.DataType, Shape: o.Shape, Data: o.Data})
 		}
 	}
-	ms := rt.members[:0]
+	ms := scratch.members[:0]
 	for _, c := range members {
 		_, _, rows := c.Batch()
 		m := monitor.Member{Rows: rows}
@@ -268,8 +268,8 @@ func (s *Server) tapBatch(tap *monitor.Tap, v *runtime.Version, members []*runti
 	}
 	clearSample(run)
 	clear(ms)
-	rt.members = ms[:0]
-	s.runTaps.Put(rt)
+	scratch.members = ms[:0]
+	s.runTaps.Put(scratch)
 }
 
 // feedbackLabel is one ground-truth label: the id of the request it
