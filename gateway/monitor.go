@@ -182,7 +182,15 @@ func (s *Server) prepareTap(ctx *fasthttp.RequestCtx, tap *monitor.Tap, req *inf
 // grown its slices.
 func (req *inferRequest) fillSample(v *runtime.Version, call *runtime.Call, latency time.Duration) *monitor.Sample {
 	smp := &req.sample
-	smp.RequestID, smp.Version, smp.Latency = req.id, v.Label, latency
+	smp.RequestID, smp.Latency = req.id, latency
+	fillViews(smp, v, call)
+	return smp
+}
+
+// fillViews sets smp's version and its tensors to views of the call's
+// inputs and outputs (those with data: not BYTES).
+func fillViews(smp *monitor.Sample, v *runtime.Version, call *runtime.Call) {
+	smp.Version = v.Label
 	smp.Inputs, smp.Outputs = smp.Inputs[:0], smp.Outputs[:0]
 	for i := range v.Inputs {
 		dt, shape, data := call.InputView(i)
@@ -198,7 +206,6 @@ func (req *inferRequest) fillSample(v *runtime.Version, call *runtime.Call, late
 		}
 		smp.Outputs = append(smp.Outputs, monitor.Tensor{Name: v.Outputs[idx].Name, DataType: o.DataType, Shape: o.Shape, Data: o.Data})
 	}
-	return smp
 }
 
 // clearSample drops a sample's views into its call.
@@ -229,17 +236,8 @@ func (s *Server) tapBatch(tap *monitor.Tap, v *runtime.Version, members []*runti
 	scratch := s.runTaps.Get().(*runTap)
 	bc, _, _ := members[0].Batch()
 	run := &scratch.run
-	run.Version = v.Label
-	run.Inputs, run.Outputs = run.Inputs[:0], run.Outputs[:0]
 	if bc != nil {
-		for i := range v.Inputs {
-			dt, shape, data := bc.InputView(i)
-			run.Inputs = append(run.Inputs, monitor.Tensor{Name: v.Inputs[i].Name, DataType: dt, Shape: shape, Data: data})
-		}
-		for k, idx := range bc.Selected() {
-			o := bc.Output(k)
-			run.Outputs = append(run.Outputs, monitor.Tensor{Name: v.Outputs[idx].Name, DataType: o.DataType, Shape: o.Shape, Data: o.Data})
-		}
+		fillViews(run, v, bc)
 	}
 	ms := scratch.members[:0]
 	for _, c := range members {
