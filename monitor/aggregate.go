@@ -113,8 +113,10 @@ type model struct {
 	// them; drain adds them to preds together (see predictions.addAll).
 	kept  [drainBatch]keptPrediction
 	nkept int
-	// members holds the members of the sample being folded.
+	// members holds the members of the sample being folded, and part the
+	// descriptors of a span's members up to a window's end (foldSpan).
 	members [maxSpan]member
+	part    [maxTensors]slotTensor
 	joined  atomic.Uint64
 	missed  atomic.Uint64
 	// conceptDirty is set by Feedback when a concept reference completes;
@@ -383,7 +385,6 @@ func (a *model) foldSpan(r *ring, s *slot, pos uint64) {
 	}
 	meta, data := r.spanView(pos, n)
 	ms := a.members[:n]
-	var sub [maxTensors]slotTensor
 	done := 0 // rows of the members folded so far
 	for len(ms) > 0 {
 		room := a.cfg.WindowSize - v.winRows
@@ -401,7 +402,7 @@ func (a *model) foldSpan(r *ring, s *slot, pos uint64) {
 		part := meta
 		if k < len(ms) || done > 0 {
 			// The members' rows, from done, in every tensor.
-			part = sub[:len(meta)]
+			part = a.part[:len(meta)]
 			for j, st := range meta {
 				part[j] = st
 				if st.n == 0 || st.shape[0] <= 0 {
