@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin/infergate} DURATION=${DURATION:-5s} MONITOR_ON=${MONITOR_ON:-1}
-PATTERN=${PATTERN:-'infergate/monitor\.|gateway\.\(\*Server\)\.(tapBatch|prepareTap)|gateway\.\(\*inferRequest\)\.fillSample|requestIDs|appendHex'}
+PATTERN=${PATTERN:-'infergate/monitor\.|gateway\.\(\*Server\)\.(tapBatch|prepareTap|tapRequest)|gateway\.\(\*inferRequest\)\.fillSample|requestIDs|appendHex'}
 EXCLUDE=${EXCLUDE:-'monitor\.Observe|RequestMetrics'}
 command -v perf >/dev/null || { echo "perf is needed: apt-get install linux-perf"; exit 1; }
 go build -o bin/infergate ./cmd/infergate

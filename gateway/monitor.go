@@ -239,12 +239,15 @@ func (s *Server) tapBatch(tap *monitor.Tap, v *runtime.Version, members []*runti
 	if bc != nil {
 		fillViews(run, v, bc)
 	}
+	// Every member is dealt with here, by PushRun or one by one below:
+	// none pushes its own sample after it wakes.
 	ms := scratch.members[:0]
 	for _, c := range members {
 		_, _, rows := c.Batch()
 		m := monitor.Member{Rows: rows}
 		if req, ok := c.Tag().(*inferRequest); ok {
 			m.RequestID, m.Latency, m.Sampled = req.id, now-req.start, req.sampled
+			req.tapped = true
 		}
 		ms = append(ms, m)
 	}
@@ -252,16 +255,11 @@ func (s *Server) tapBatch(tap *monitor.Tap, v *runtime.Version, members []*runti
 	if bc != nil {
 		taken = tap.PushRun(run, ms)
 	}
-	for _, c := range members[:taken] {
-		if req, ok := c.Tag().(*inferRequest); ok {
-			req.tapped = true
-		}
-	}
-	for _, c := range members[taken:] {
-		if req, ok := c.Tag().(*inferRequest); ok && req.sampled {
-			tap.Push(req.fillSample(v, c, now-req.start))
+	for i, c := range members[taken:] {
+		if ms[taken+i].Sampled {
+			req := c.Tag().(*inferRequest)
+			tap.Push(req.fillSample(v, c, ms[taken+i].Latency))
 			clearSample(&req.sample)
-			req.tapped = true
 		}
 	}
 	clearSample(run)

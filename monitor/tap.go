@@ -332,54 +332,24 @@ func (t *Tap) PushRun(run *Sample, ms []Member) int {
 		}
 		h0 := hashID(ms[first].RequestID)
 		r := t.stripes[h0&t.stripeMask]
-		pos, k := r.claimN(n)
-		if k == 0 {
-			for i := first; i < last; i++ {
-				if ms[i].Sampled {
+		if pos, k := r.claimN(n); k == 0 {
+			for _, m := range ms[first:last] {
+				if m.Sampled {
 					t.drops[dropFull].Add(1)
 				}
 			}
-			for _, m := range ms[first:last] {
-				row += m.Rows
-			}
-			done = last
-			continue
-		}
-		// The ring gave k slots of n: the span is the first k sampled
-		// members.
-		if k < n {
-			seen := 0
-			for last = first; seen < k; last++ {
-				if ms[last].Sampled {
-					seen++
+		} else {
+			// The ring gave k slots of n: the span is the first k sampled
+			// members.
+			if k < n {
+				last = first
+				for seen := 0; seen < k; last++ {
+					if ms[last].Sampled {
+						seen++
+					}
 				}
 			}
-		}
-		t.fillSpan(r, pos, k, run, ms[first:last], row, &rowBytes)
-		// The first slot is published last: once the aggregator sees it,
-		// it may read them all.
-		j := k
-		for i := last - 1; i >= first; i-- {
-			m := &ms[i]
-			if !m.Sampled {
-				continue
-			}
-			j--
-			p := pos + uint64(j)
-			sl := &r.slots[p&r.mask]
-			h := h0
-			if j > 0 {
-				h = hashID(m.RequestID)
-			}
-			sl.version, sl.span, sl.idHash, sl.latency, sl.rows = int32(v), -1, h, m.Latency, int32(m.Rows)
-			if j == 0 {
-				sl.span = int32(k)
-			}
-			sl.publish(p)
-		}
-		r.warm(pos + uint64(k))
-		if t.parked.Load() {
-			t.wakeAggregator()
+			t.pushSpan(r, pos, k, int32(v), h0, run, ms[first:last], row, &rowBytes)
 		}
 		for _, m := range ms[first:last] {
 			row += m.Rows
@@ -389,11 +359,13 @@ func (t *Tap) PushRun(run *Sample, ms []Member) int {
 	return done
 }
 
-// fillSpan copies the rows of the sampled members of ms (the first of
-// them at row of the run) into the span of k slots at pos, each tensor's
-// rows together, and describes them in the first slot. Rows of members
-// next to each other in the run are copied together.
-func (t *Tap) fillSpan(r *ring, pos uint64, k int, run *Sample, ms []Member, row int, rowBytes *[maxTensors]int) {
+// pushSpan copies the rows of the sampled members of ms (the first of
+// them at row of the run, its id's hash h0) into the span of k slots at
+// pos, each tensor's rows together, describes them in the first slot,
+// gives every slot its member's id, latency and rows, and publishes the
+// span. Rows of members next to each other in the run are copied
+// together.
+func (t *Tap) pushSpan(r *ring, pos uint64, k int, v int32, h0 uint64, run *Sample, ms []Member, row int, rowBytes *[maxTensors]int) {
 	meta, data := r.spanView(pos, k)
 	off := 0
 	for j := range meta {
@@ -429,6 +401,26 @@ func (t *Tap) fillSpan(r *ring, pos uint64, k int, run *Sample, ms []Member, row
 			st.shape[i+1] = int32(d)
 		}
 	}
+	// The first slot is published last: once the aggregator sees it, it
+	// may read them all.
+	j := k
+	for i := len(ms) - 1; i >= 0; i-- {
+		m := &ms[i]
+		if !m.Sampled {
+			continue
+		}
+		j--
+		p := pos + uint64(j)
+		sl := &r.slots[p&r.mask]
+		sl.version, sl.span, sl.idHash, sl.latency, sl.rows = v, -1, h0, m.Latency, int32(m.Rows)
+		if j == 0 {
+			sl.span = int32(k)
+		} else {
+			sl.idHash = hashID(m.RequestID)
+		}
+		sl.publish(p)
+	}
+	t.announce(r, pos+uint64(k))
 }
 
 // versionIndex is the index of version among the tap's, or -1.
@@ -459,7 +451,13 @@ func (t *Tap) claim(s *Sample, v int) (r *ring, sl *slot, pos uint64, ok bool) {
 // traffic, so that is a call of its own).
 func (t *Tap) publish(r *ring, sl *slot, pos uint64) {
 	sl.publish(pos)
-	r.warm(pos + 1)
+	t.announce(r, pos+1)
+}
+
+// announce follows a publication: it warms the slot at next, the one the
+// next push most likely claims, and wakes the aggregator if it sleeps.
+func (t *Tap) announce(r *ring, next uint64) {
+	r.warm(next)
 	if t.parked.Load() {
 		t.wakeAggregator()
 	}
