@@ -10,14 +10,19 @@
 # per-round ratios. ARGS adds flags to both gateways. With RATE, each
 # gateway is also measured at that fixed open-loop rate (infergate bench,
 # every request timed from its intended send time) for its p50 and p99.
+# With PAUSE=1 both gateways are started once and the one not being
+# measured is stopped (SIGSTOP) while the other runs, so each is still
+# alone on its core, but measured in its steady state: its prediction
+# table full and evicting, its windows rolling, long past start-up.
 #
 #   bash bench/monitor-cost-alone.sh        (after `make ort models build`)
 #   ROUNDS=21 bash bench/monitor-cost-alone.sh
 #   ROUNDS=15 RATE=4000 bash bench/monitor-cost-alone.sh
+#   PAUSE=1 ROUNDS=21 DURATION=2s bash bench/monitor-cost-alone.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-15} DURATION=${DURATION:-3s} BIN=${BIN:-bin/infergate} RATE=${RATE:-0}
-SERVER_CPU=${SERVER_CPU:-0} LOAD_CPU=${LOAD_CPU:-1} ARGS=${ARGS:-}
+SERVER_CPU=${SERVER_CPU:-0} LOAD_CPU=${LOAD_CPU:-1} ARGS=${ARGS:-} PAUSE=${PAUSE:-0}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
 go build -o bin/infergate ./cmd/infergate
 . bench/fraud-common.sh
@@ -25,27 +30,46 @@ go build -o bin/infergate ./cmd/infergate
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 fraud_repos "$TMP"
-url=http://127.0.0.1:9000/v2/models/fraud/infer
+# start S PORT: a gateway serving repository S on CPU 0, its pid in G.
+start() {
+  # shellcheck disable=SC2086
+  taskset -c "$SERVER_CPU" "$BIN" serve --model-repository "$TMP/$1" --http-address 127.0.0.1 \
+    --http-port "$2" --metrics-port $(($2 + 2)) --log-level warn --data-dir "$TMP/d-$1" $ARGS & G=$!
+  wait_ready "$2"
+}
+# measure PID PORT: one warmed measurement of the gateway PID listens on
+# PORT: its requests and CPU ns a request [and p50, p99 µs].
+measure() {
+  local url=http://127.0.0.1:$2/v2/models/fraud/infer c0 c1 n
+  taskset -c "$LOAD_CPU" wrk -t1 -c64 -d1s -s bench/fraud.lua "$url" -- "$TMP/bodies.txt" >/dev/null
+  c0=$(cpu_ns "$1")
+  n=$(taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"$DURATION" -s bench/fraud.lua "$url" -- "$TMP/bodies.txt" | awk '/requests in/ {print $1}')
+  c1=$(cpu_ns "$1")
+  echo -n " $n $(((c1 - c0) / n))"
+  if [ "$RATE" != 0 ]; then
+    taskset -c "$LOAD_CPU" bin/infergate bench -url "http://127.0.0.1:$2" -model fraud -input "$TMP/bodies" \
+      -rate "$RATE" -duration "$DURATION" -warmup 500ms -metrics-url off -format json -quiet > "$TMP/h.json"
+    echo -n " $(python3 -c 'import json,sys; l=json.load(open(sys.argv[1]))["run"]["latency"]; print(l["p50_ns"]//1000, l["p99_ns"]//1000)' "$TMP/h.json")"
+  fi
+}
+if [ "$PAUSE" = 1 ]; then
+  start on 9000; ON=$G
+  start off 9010; OFF=$G
+  trap 'kill -CONT $ON $OFF; kill $ON $OFF; wait; rm -rf "$TMP"' EXIT
+  kill -STOP $OFF
+fi
 for _ in $(seq "$ROUNDS"); do
-  line=""
-  for s in on off; do
-    # shellcheck disable=SC2086
-    taskset -c "$SERVER_CPU" "$BIN" serve --model-repository "$TMP/$s" --http-address 127.0.0.1 \
-      --http-port 9000 --metrics-port 9002 --log-level warn --data-dir "$TMP/d-$s" $ARGS & G=$!
-    wait_ready 9000
-    taskset -c "$LOAD_CPU" wrk -t1 -c64 -d1s -s bench/fraud.lua $url -- "$TMP/bodies.txt" >/dev/null
-    c0=$(cpu_ns $G)
-    n=$(taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"$DURATION" -s bench/fraud.lua $url -- "$TMP/bodies.txt" | awk '/requests in/ {print $1}')
-    c1=$(cpu_ns $G)
-    line="$line $n $(((c1 - c0) / n))"
-    if [ "$RATE" != 0 ]; then
-      taskset -c "$LOAD_CPU" bin/infergate bench -url http://127.0.0.1:9000 -model fraud -input "$TMP/bodies" \
-        -rate "$RATE" -duration "$DURATION" -warmup 500ms -metrics-url off -format json -quiet > "$TMP/h.json"
-      line="$line $(python3 -c 'import json,sys; l=json.load(open(sys.argv[1]))["run"]["latency"]; print(l["p50_ns"]//1000, l["p99_ns"]//1000)' "$TMP/h.json")"
-    fi
-    kill $G; wait $G 2>/dev/null || true
-  done
-  echo "$line"
+  if [ "$PAUSE" = 1 ]; then
+    measure $ON 9000; kill -STOP $ON; kill -CONT $OFF
+    measure $OFF 9010; kill -STOP $OFF; kill -CONT $ON
+  else
+    for s in on off; do
+      start $s 9000
+      measure $G 9000
+      kill $G; wait $G 2>/dev/null || true
+    done
+  fi
+  echo
 done | tee "$TMP/res"
 # A round's fields: on's requests and CPU ns a request [and p50, p99 µs],
 # then off's.
