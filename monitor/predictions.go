@@ -1,6 +1,9 @@
 package monitor
 
-import "sync"
+import (
+	goruntime "runtime"
+	"sync"
+)
 
 // predictions keeps the recent sampled predictions that late labels join,
 // keyed by the request id's hash: a set-associative table of 4-entry
@@ -19,7 +22,8 @@ import "sync"
 // evicted ids cost 2.5% of the core in the fraud model's profile). The
 // line also remembers the tags of the bucket's last evictions, which is
 // how Feedback tells a label that came too late (410) from an id never
-// seen (404) without a second table.
+// seen (404) without a second table. The buckets lie on huge pages
+// (hugeSlice), so that the miss is not also a page walk.
 type predictions struct {
 	mu      sync.Mutex
 	buckets []predBucket
@@ -57,7 +61,9 @@ func newPredictions(capacity int) *predictions {
 		n *= 2
 		bits++
 	}
-	return &predictions{buckets: make([]predBucket, n), shift: 64 - bits}
+	t := &predictions{shift: 64 - bits}
+	t.buckets = hugeSlice[predBucket](t, n)
+	return t
 }
 
 // locate returns h's bucket and tag.
@@ -128,7 +134,9 @@ func (t *predictions) insert(h uint64, p prediction) {
 // compiled away.
 func (t *predictions) touch(h uint64) uint32 {
 	b, _ := t.locate(h)
-	return uint32(b.next)
+	next := b.next
+	goruntime.KeepAlive(t) // the buckets are t's memory (see hugeSlice)
+	return uint32(next)
 }
 
 // ghostTag is the high half of a tag, never 0 (an unused ghost).
