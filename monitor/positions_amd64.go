@@ -6,62 +6,105 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// A staged column's positions are computed four values at a time with
-// AVX2 where the processor has it: the same arithmetic as positions,
-// lane by lane in 64-bit integers, with the cell table read by a gather,
+// A staged column's positions are computed eight values at a time with
+// AVX2 where the processor has it: positionsF32's arithmetic, lane by lane
+// in 32-bit integers, with a cell table of float32 cells read by a gather,
 // so the two agree bit for bit (TestPositionsAVX2: edge values, every
-// cell's bounds and split, two million random ones). On this machine's
-// EPYC the positions of a column cost 1.3 ns a value against 3.1 for the
-// Go loop, BenchmarkAddColumn (positions and counts) 2.2-2.4 ns against
-// 4.3, and BenchmarkAggregate 236-243 ns a fraud sample against 300-354
-// (alternated with the Go loop's build; BenchmarkPositions has the first
-// pair side by side). Go's compiler does not
-// vectorize, and its SIMD package is still an experiment behind
-// GOEXPERIMENT, so this is assembly.
+// cell's bounds and split, two million random ones). The first kernel
+// (fifth session) took four float64 lanes: 1.3 ns a value against 3.1
+// for the Go loop on this machine's EPYC, and its time followed its
+// instruction count (a kernel without the gather, computing the cubic,
+// ran at the same speed). Eight float32 lanes do the same work in about
+// the same instructions for twice the values (BenchmarkPositions). Go's
+// compiler does not vectorize, and its SIMD package is still an
+// experiment behind GOEXPERIMENT, so this is assembly.
 
 // hasAVX2 is read once: the processor does not change under a process.
 var hasAVX2 = cpu.X86.HasAVX2
 
-// laneConsts are positionsAVX2's constants: those it takes from memory
-// repeated for four lanes, those it broadcasts once, then the cell table.
-// The assembly finds the fields by the offsets go_asm.h gives them, so
-// they may move.
+// A float32 cell is the float's exponent and top 6 bits of significand,
+// 1/64 of an octave as the float64 cells are (see cellBits); an entry is
+// the cell's first slot above the low 18 bits, which hold the offset in
+// the cell (the float's low 17 bits) where the next slot starts, or
+// 1<<17 when none does. Slots number under 1,400, so an entry fits 32
+// bits, and the table is half the float64 one's size.
+const (
+	cellShift32     = 23 - cellBits
+	cellSplitBits32 = cellShift32 + 1
+	cellSplitMask32 = 1<<cellSplitBits32 - 1
+)
+
+// laneConsts are positions8's constants: those it takes from memory
+// repeated for eight lanes, those it broadcasts once, then the cell
+// table. The assembly finds the fields by the offsets go_asm.h gives
+// them, so they may move.
 type laneConsts struct {
-	cell0, ncells, one, splitMask, offsetMask, top, zero [4]uint64
-	zeroM1, maxFinite, abs                               uint64
-	cells                                                *uint64
+	ncells, one, splitMask, offsetMask, top, zero [8]uint32
+	zeroM1, maxFinite, abs, cell0                 uint32
+	cells                                         *uint32
+	table                                         []uint32 // cells's slice, for Go
 }
 
 func (k *laneConsts) init(g *grid) {
-	for i := range 4 {
-		k.cell0[i] = g.cell0
-		k.ncells[i] = uint64(len(g.cells))
-		k.one[i] = 1
-		k.splitMask[i] = cellSplitMask
-		k.offsetMask[i] = 1<<cellShift - 1
-		k.top[i] = uint64(len(g.values) - 1)
-		k.zero[i] = uint64(g.zeroPos)
+	// zeroBits: the smallest float32 that is not below zeroBelow.
+	zeroBits := math.Float32bits(float32(zeroBelow))
+	if float64(math.Float32frombits(zeroBits)) < zeroBelow {
+		zeroBits++
 	}
-	k.zeroM1 = math.Float64bits(zeroBelow) - 1
-	k.maxFinite = maxFiniteBits
-	k.abs = 1<<63 - 1
-	k.cells = &g.cells[0]
+	k.cell0 = zeroBits >> cellShift32
+	top := math.Float32bits(float32(topValue))>>cellShift32 + 1
+	k.table = make([]uint32, top-k.cell0)
+	slot := func(bits uint32) int { return g.slotExact(float64(math.Float32frombits(bits))) }
+	for i := range k.table {
+		lo := (k.cell0 + uint32(i)) << cellShift32
+		hi := lo | (1<<cellShift32 - 1)
+		first, last := slot(max(lo, zeroBits)), slot(hi)
+		split := uint32(1) << cellShift32
+		if last != first {
+			// The smallest bits in the cell whose slot is last.
+			a, b := lo, hi
+			for a < b {
+				m := a + (b-a)/2
+				if slot(m) == last {
+					b = m
+				} else {
+					a = m + 1
+				}
+			}
+			split = a - lo
+		}
+		k.table[i] = uint32(first)<<cellSplitBits32 | split
+	}
+	for i := range 8 {
+		k.ncells[i] = uint32(len(k.table))
+		k.one[i] = 1
+		k.splitMask[i] = cellSplitMask32
+		k.offsetMask[i] = 1<<cellShift32 - 1
+		k.top[i] = uint32(len(g.values) - 1)
+		k.zero[i] = uint32(g.zeroPos)
+	}
+	k.zeroM1 = zeroBits - 1
+	k.maxFinite = math.Float32bits(math.MaxFloat32)
+	k.abs = 1<<31 - 1
+	k.cells = &k.table[0]
 }
 
-// positionsAVX2 sets ps[:n] as positions does for xs[:n]; n is a
-// multiple of 4.
+// positions8 sets ps[:n] as positionsF32 does for xs[:n]; n is a
+// multiple of 8.
 //
 //go:noescape
-func positionsAVX2(ps *int32, xs *float32, n int, center, inv float64, k *laneConsts)
+func positions8(ps *int32, xs *float32, n int, center, inv float32, k *laneConsts)
 
-// positions32 is positions for a staged column of float32s.
+// positions32 is positions for a staged column of float32s, transformed
+// in float32 arithmetic (see positionsF32).
 func (g *grid) positions32(ps []int32, xs []float32, center, inv float64) {
 	xs = xs[:len(ps)]
+	c, v := float32(center), float32(inv)
 	n := 0
 	if hasAVX2 {
-		if n = len(ps) &^ 3; n > 0 {
-			positionsAVX2(&ps[0], &xs[0], n, center, inv, &g.lanes)
+		if n = len(ps) &^ 7; n > 0 {
+			positions8(&ps[0], &xs[0], n, c, v, &g.lanes)
 		}
 	}
-	positions(g, ps[n:], xs[n:], center, inv)
+	positionsF32(g, ps[n:], xs[n:], c, v)
 }

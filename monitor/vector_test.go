@@ -7,9 +7,10 @@ import (
 )
 
 // TestPositionsAVX2 holds the vector kernel (where the processor has it)
-// equal to the Go loop: edge values, every cell's bounds and split, and
-// random values over the whole range, with several transforms, in
-// columns of every length from 0 to 9 so that the tails run the Go loop.
+// equal to the Go loop on values transformed in float32: edge values, the
+// floats on each side of every cell's bounds and split, and random values
+// over the whole range, with several transforms, in columns of every
+// length from 0 to 17 so that the tails run the Go loop.
 func TestPositionsAVX2(t *testing.T) {
 	g := newGrid()
 	var xs []float32
@@ -22,7 +23,8 @@ func TestPositionsAVX2(t *testing.T) {
 		lo := math.Float64frombits((g.cell0 + uint64(c)) << cellShift)
 		split := math.Float64frombits((g.cell0+uint64(c))<<cellShift + g.cells[c]&cellSplitMask)
 		for _, v := range []float64{lo, split, math.Nextafter(split, 0)} {
-			xs = append(xs, float32(v), float32(math.Nextafter(float64(float32(v)), math.Inf(1))))
+			f := float32(v)
+			xs = append(xs, f, math.Nextafter32(f, float32(math.Inf(1))), math.Nextafter32(f, 0))
 		}
 	}
 	r := rand.New(rand.NewPCG(3, 4))
@@ -33,14 +35,19 @@ func TestPositionsAVX2(t *testing.T) {
 	for _, tr := range [][2]float64{{0, 1}, {10, 1.0 / 3}, {-2.5, 7}, {1e20, 1e-19}, {0, 1e30}} {
 		want := make([]int32, len(xs))
 		got := make([]int32, len(xs))
-		positions(g, want, xs, tr[0], tr[1])
+		ys := make([]float32, len(xs))
+		c, inv := float32(tr[0]), float32(tr[1])
+		for i, x := range xs {
+			ys[i] = float32(x-c) * inv
+		}
+		positions(g, want, ys, 0, 1)
 		g.positions32(got, xs, tr[0], tr[1])
 		for i := range xs {
 			if got[i] != want[i] {
 				t.Fatalf("transform %v, value %g (bits %#x): position %d, the Go loop says %d", tr, xs[i], math.Float32bits(xs[i]), got[i], want[i])
 			}
 		}
-		for n := range 10 {
+		for n := range 18 {
 			got := make([]int32, n)
 			g.positions32(got, xs[100:100+n], tr[0], tr[1])
 			for i := range got {
