@@ -6,8 +6,9 @@
 #   unbatched    the same without max_batch_size
 #   monitored    fraud sampling every request into the drift monitor
 #   unmonitored  fraud without a monitor section
-# Each round starts A, warms it a second, measures it with wrk from CPU 1
-# at CONNS connections for DURATION, stops it, then does the same for B
+# Each round starts A, warms it for WARMUP (default 1s), measures it with
+# wrk from CPU 1 at CONNS connections for DURATION, stops it, then does
+# the same for B
 # (the order alternating between rounds). Prints each round (req/s, p50
 # and p99 µs, server CPU µs a request) and the medians of the per-round
 # B/A ratios. Two Go servers side by side on one core change each other's
@@ -19,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${MODEL:-mlp} A=${A:-batched} B=${B:-unbatched} ROUNDS=${ROUNDS:-5} DURATION=${DURATION:-3s} CONNS=${CONNS:-64}
-A_BIN=${A_BIN:-bin/infergate} B_BIN=${B_BIN:-bin/infergate} SERVER_CPU=${SERVER_CPU:-0} LOAD_CPU=${LOAD_CPU:-1}
+A_BIN=${A_BIN:-bin/infergate} B_BIN=${B_BIN:-bin/infergate} SERVER_CPU=${SERVER_CPU:-0} LOAD_CPU=${LOAD_CPU:-1} WARMUP=${WARMUP:-1s}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
 go build -o bin/infergate ./cmd/infergate
 . bench/fraud-common.sh   # fraud_repos, wait_ready, cpu_ns, median
@@ -46,7 +47,7 @@ one() { # one LABEL BIN VARIANT: a measurement appended to $TMP/LABEL
   taskset -c "$SERVER_CPU" "$2" serve --model-repository "$TMP/$3" --http-address 127.0.0.1 \
     --http-port 9000 --metrics-port 9002 --log-level warn --data-dir "$TMP/d-$1" & G=$!
   wait_ready 9000
-  taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d1s -s "$lua" "$url" "${args[@]}" >/dev/null
+  taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$WARMUP" -s "$lua" "$url" "${args[@]}" >/dev/null
   c0=$(cpu_ns $G)
   taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s "$lua" "$url" "${args[@]}" > "$TMP/wrk.out"
   c1=$(cpu_ns $G)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The drift monitor's end-to-end cost with each gateway alone on CPU 0:
 # the fraud demo model sampled into the monitor (its defaults) and not
-# monitored, each started, warmed for a second, measured by wrk at 64
+# monitored, each started, warmed for WARMUP (default 1s), measured by wrk at 64
 # connections from CPU 1 and stopped, alternating, ROUNDS rounds. Two Go
 # servers pinned to one core change each other's speed on this VM
 # (bench/README.md, sixth session), which bench/monitor-cost.sh, running
@@ -13,16 +13,23 @@
 # With PAUSE=1 both gateways are started once and the one not being
 # measured is stopped (SIGSTOP) while the other runs, so each is still
 # alone on its core, but measured in its steady state: its prediction
-# table full and evicting, its windows rolling, long past start-up.
+# table full and evicting, its windows rolling, long past start-up. But
+# a process keeps one placement of its memory for its life, and on this
+# VM one placement against another moves a gateway's speed by a few
+# percent, so paused runs of the same code disagree by as much (see
+# bench/README.md, eleventh session). WARMUP=4s fills the prediction table
+# (200,000 entries) before each measurement instead, and every round
+# still starts the gateways anew: the figure to quote.
 #
 #   bash bench/monitor-cost-alone.sh        (after `make ort models build`)
 #   ROUNDS=21 bash bench/monitor-cost-alone.sh
 #   ROUNDS=15 RATE=4000 bash bench/monitor-cost-alone.sh
 #   PAUSE=1 ROUNDS=21 DURATION=2s bash bench/monitor-cost-alone.sh
+#   WARMUP=4s DURATION=2s ROUNDS=31 bash bench/monitor-cost-alone.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-15} DURATION=${DURATION:-3s} BIN=${BIN:-bin/infergate} RATE=${RATE:-0}
-SERVER_CPU=${SERVER_CPU:-0} LOAD_CPU=${LOAD_CPU:-1} ARGS=${ARGS:-} PAUSE=${PAUSE:-0}
+SERVER_CPU=${SERVER_CPU:-0} LOAD_CPU=${LOAD_CPU:-1} ARGS=${ARGS:-} PAUSE=${PAUSE:-0} WARMUP=${WARMUP:-1s}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
 go build -o bin/infergate ./cmd/infergate
 . bench/fraud-common.sh
@@ -41,7 +48,7 @@ start() {
 # PORT: its requests and CPU ns a request [and p50, p99 µs].
 measure() {
   local url=http://127.0.0.1:$2/v2/models/fraud/infer c0 c1 n
-  taskset -c "$LOAD_CPU" wrk -t1 -c64 -d1s -s bench/fraud.lua "$url" -- "$TMP/bodies.txt" >/dev/null
+  taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"$WARMUP" -s bench/fraud.lua "$url" -- "$TMP/bodies.txt" >/dev/null
   c0=$(cpu_ns "$1")
   n=$(taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"$DURATION" -s bench/fraud.lua "$url" -- "$TMP/bodies.txt" | awk '/requests in/ {print $1}')
   c1=$(cpu_ns "$1")
