@@ -12,11 +12,12 @@ import (
 // misses the TLB, and on a virtual machine a TLB miss is a nested page
 // walk: in the fraud gateway at 64 connections, sampling every request
 // cost 6.3% of throughput with the table on ordinary pages, 4.5% with a
-// table small enough to stay cached, and 4.4% with the system's
-// transparent huge pages set to "always" (bench/README.md, eleventh
-// session). Most systems leave them at "madvise", where only memory that
-// asks gets them, and Go's heap does not ask; so the monitor maps its
-// large tables itself and asks.
+// table small enough to stay cached, 4.4% with the system's transparent
+// huge pages set to "always", and 3.8-4.6% with the table on huge pages
+// of its own (bench/README.md, eleventh session). Most systems leave them
+// at "madvise", where only memory that asks gets them, and Go's heap does
+// not ask; so the monitor maps the table itself and asks. (The ring and
+// the stages on huge pages too measured no better.)
 
 // hugePageBytes is the huge page size on x86-64 and arm64 with 4 KiB base
 // pages, the only one a mapping of ours is aligned to.
