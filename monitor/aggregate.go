@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"math"
-	goruntime "runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -268,13 +267,24 @@ func (a *model) pending() bool {
 // 16 µs. In process (BenchmarkServeInferFraudMonitor, -cpu 1, sampling
 // every request) the handler's p99 was 52 µs when a drain ran through
 // without yielding, 28-40 with batches of 64 and 19-25 with 32, at the
-// same time per request. Over HTTP the yield lets in only goroutines
-// already runnable: the scheduler takes the global queue, where Gosched
-// puts the aggregator, before it polls the network, so requests whose
-// sockets became readable wait for the whole drain. Sleeping a
-// microsecond instead, which makes it poll, measured the same at 64
-// connections (throughput +0.2%, bench/README.md, fifth session).
+// same time per request. Over HTTP the yield must also let the scheduler
+// poll the network (see yieldToRequests).
 const drainBatch = 32
+
+// yieldToRequests lets the requests that share the aggregator's processor
+// run between its steps (drain's batches, a stage's columns, a window's
+// comparisons). runtime.Gosched is not enough over HTTP: it puts the
+// aggregator on the global run queue, which the scheduler takes before
+// it polls the network, so a request whose socket became readable waited
+// for the whole of a window's close or a stage's count. After a few
+// hundred milliseconds at a low rate those run on cold lines, and at
+// 4,000 req/s they raised the monitored gateway's p99 by 17.5% over the
+// unmonitored one's (bench/README.md, eleventh session). A short sleep
+// parks the aggregator, so the scheduler polls the network before it
+// resumes: p99 -1.9% in the same measurement. At 64 connections it
+// measured the same throughput as Gosched (+0.2%, fifth session), since
+// under load the poll finds work at once.
+func yieldToRequests() { time.Sleep(time.Microsecond) }
 
 // drain folds up to 1024 samples from every stripe and returns how many.
 func (a *model) drain() int {
@@ -322,7 +332,7 @@ func (a *model) drain() int {
 			// Let the requests this goroutine shares a processor with run
 			// between batches: on one core, a drain of a few hundred
 			// samples would otherwise hold each of them up for all of it.
-			goruntime.Gosched()
+			yieldToRequests()
 		}
 	}
 	a.touched = touched
@@ -769,7 +779,7 @@ func (a *model) closeWindow(v *version) {
 			// As drain and stage.count do: on one core, the requests
 			// this goroutine shares a processor with wait for no more
 			// than about 10 µs of it.
-			goruntime.Gosched()
+			yieldToRequests()
 		}
 		d := FeatureDrift{Name: f.name}
 		tests := tin

@@ -3,7 +3,6 @@ package monitor
 import (
 	"encoding/binary"
 	"math"
-	goruntime "runtime"
 )
 
 // A fold's rows are staged, copied as they come into a buffer of the
@@ -112,7 +111,7 @@ func (st *stage) count(feats []feature) {
 			// A full stage is 100 µs or more of counting: let the
 			// requests sharing this processor run between columns, as
 			// drain does between batches.
-			goruntime.Gosched()
+			yieldToRequests()
 			counted = 0
 		}
 		counted += n
