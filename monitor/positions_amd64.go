@@ -41,8 +41,7 @@ const (
 type laneConsts struct {
 	ncells, one, splitMask, offsetMask, top, zero [8]uint32
 	zeroM1, maxFinite, abs, cell0                 uint32
-	cells                                         *uint32
-	table                                         []uint32 // cells's slice, for Go
+	cells                                         []uint32 // the assembly reads its first word, &cells[0]
 }
 
 func (k *laneConsts) init(g *grid) {
@@ -53,9 +52,9 @@ func (k *laneConsts) init(g *grid) {
 	}
 	k.cell0 = zeroBits >> cellShift32
 	top := math.Float32bits(float32(topValue))>>cellShift32 + 1
-	k.table = make([]uint32, top-k.cell0)
+	k.cells = make([]uint32, top-k.cell0)
 	slot := func(bits uint32) int { return g.slotExact(float64(math.Float32frombits(bits))) }
-	for i := range k.table {
+	for i := range k.cells {
 		lo := (k.cell0 + uint32(i)) << cellShift32
 		hi := lo | (1<<cellShift32 - 1)
 		first, last := slot(max(lo, zeroBits)), slot(hi)
@@ -73,10 +72,10 @@ func (k *laneConsts) init(g *grid) {
 			}
 			split = a - lo
 		}
-		k.table[i] = uint32(first)<<cellSplitBits32 | split
+		k.cells[i] = uint32(first)<<cellSplitBits32 | split
 	}
 	for i := range 8 {
-		k.ncells[i] = uint32(len(k.table))
+		k.ncells[i] = uint32(len(k.cells))
 		k.one[i] = 1
 		k.splitMask[i] = cellSplitMask32
 		k.offsetMask[i] = 1<<cellShift32 - 1
@@ -86,7 +85,6 @@ func (k *laneConsts) init(g *grid) {
 	k.zeroM1 = zeroBits - 1
 	k.maxFinite = math.Float32bits(math.MaxFloat32)
 	k.abs = 1<<31 - 1
-	k.cells = &k.table[0]
 }
 
 // positions8 sets ps[:n] as positionsF32 does for xs[:n]; n is a
