@@ -50,30 +50,8 @@ func (k *laneConsts) init(g *grid) {
 	if float64(math.Float32frombits(zeroBits)) < zeroBelow {
 		zeroBits++
 	}
-	k.cell0 = zeroBits >> cellShift32
-	top := math.Float32bits(float32(topValue))>>cellShift32 + 1
-	k.cells = make([]uint32, top-k.cell0)
-	slot := func(bits uint32) int { return g.slotExact(float64(math.Float32frombits(bits))) }
-	for i := range k.cells {
-		lo := (k.cell0 + uint32(i)) << cellShift32
-		hi := lo | (1<<cellShift32 - 1)
-		first, last := slot(max(lo, zeroBits)), slot(hi)
-		split := uint32(1) << cellShift32
-		if last != first {
-			// The smallest bits in the cell whose slot is last.
-			a, b := lo, hi
-			for a < b {
-				m := a + (b-a)/2
-				if slot(m) == last {
-					b = m
-				} else {
-					a = m + 1
-				}
-			}
-			split = a - lo
-		}
-		k.cells[i] = uint32(first)<<cellSplitBits32 | split
-	}
+	k.cell0, k.cells = cellTable(zeroBits, math.Float32bits(float32(topValue)), cellShift32,
+		func(b uint32) int { return g.slotExact(float64(math.Float32frombits(b))) })
 	for i := range 8 {
 		k.ncells[i] = uint32(len(k.cells))
 		k.one[i] = 1

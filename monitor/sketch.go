@@ -135,20 +135,30 @@ const (
 )
 
 func (g *grid) buildCells() {
-	g.cell0 = math.Float64bits(zeroBelow) >> cellShift
-	top := math.Float64bits(topValue)>>cellShift + 1
-	g.cells = make([]uint64, top-g.cell0)
-	for i := range g.cells {
-		lo := (g.cell0 + uint64(i)) << cellShift
-		hi := lo | (1<<cellShift - 1)
-		first, last := g.slotExact(math.Float64frombits(max(lo, math.Float64bits(zeroBelow)))), g.slotExact(math.Float64frombits(hi))
-		split := uint64(1) << cellShift
+	g.cell0, g.cells = cellTable(math.Float64bits(zeroBelow), math.Float64bits(topValue), cellShift,
+		func(b uint64) int { return g.slotExact(math.Float64frombits(b)) })
+}
+
+// cellTable numbers the cells of a float type's bits (float64's here,
+// float32's for the vector kernel, see laneConsts) from zeroBits's cell
+// to topBits's, cells of 1<<shift bits, and makes each cell's entry: its
+// first slot above the low shift+1 bits, which hold where in the cell the
+// next slot starts (1<<shift when none does). slot is the exact slot of a
+// magnitude's bits.
+func cellTable[B uint32 | uint64](zeroBits, topBits B, shift uint, slot func(B) int) (cell0 B, cells []B) {
+	cell0 = zeroBits >> shift
+	cells = make([]B, topBits>>shift+1-cell0)
+	for i := range cells {
+		lo := (cell0 + B(i)) << shift
+		hi := lo | (B(1)<<shift - 1)
+		first, last := slot(max(lo, zeroBits)), slot(hi)
+		split := B(1) << shift
 		if last != first {
 			// The smallest bits in the cell whose slot is last.
 			a, b := lo, hi
 			for a < b {
 				m := a + (b-a)/2
-				if g.slotExact(math.Float64frombits(m)) == last {
+				if slot(m) == last {
 					b = m
 				} else {
 					a = m + 1
@@ -156,8 +166,9 @@ func (g *grid) buildCells() {
 			}
 			split = a - lo
 		}
-		g.cells[i] = uint64(first)<<cellSplitBits | split
+		cells[i] = B(first)<<(shift+1) | split
 	}
+	return cell0, cells
 }
 
 // The cubic interpolation of log2 on [1, 2) that sketches-go's
