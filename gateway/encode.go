@@ -22,7 +22,13 @@ func appendResponse(dst []byte, v *runtime.Version, req *inferRequest, call *run
 	dst = append(dst, '"')
 	if req.hasID {
 		dst = append(dst, `,"id":`...)
-		dst = appendBytesString(dst, req.id)
+		if req.madeID {
+			// Its own ids need no escaping: appendBytesString's scan
+			// was 30 ns a request in the fraud gateway's profile.
+			dst = append(append(append(dst, '"'), req.id...), '"')
+		} else {
+			dst = appendBytesString(dst, req.id)
+		}
 	}
 	dst = append(dst, `,"outputs":[`...)
 	for k := range call.Selected() {

@@ -172,7 +172,7 @@ func appendHex(dst []byte, v uint64) []byte {
 func (s *Server) prepareTap(ctx *fasthttp.RequestCtx, tap *monitor.Tap, req *inferRequest, start time.Duration) {
 	if len(req.id) == 0 {
 		req.idBuf = s.ids.appendNext(req.idBuf[:0], ctx.ConnID(), ctx.ConnRequestNum())
-		req.id, req.hasID = req.idBuf, true
+		req.id, req.hasID, req.madeID = req.idBuf, true, true
 	}
 	req.start, req.sampled = start, tap.Sampled(req.id)
 }

@@ -23,8 +23,11 @@ func badRequest(msg string) error { return &requestError{msg: msg} }
 // things are in the body rather than copying them; the body must outlive
 // it. Pooled: its slices keep their capacity between requests.
 type inferRequest struct {
-	id      []byte
-	hasID   bool
+	id    []byte
+	hasID bool
+	// madeID: id was made up here (prepareTap), so it is plain ASCII and
+	// is written without looking for characters to escape.
+	madeID  bool
 	inputs  []inputSpec
 	outputs [][]byte
 	// dims backs every input's shape, so shapes cost no allocation each.
@@ -77,7 +80,7 @@ func acquireRequest() *inferRequest { return requestPool.Get().(*inferRequest) }
 
 func releaseRequest(r *inferRequest) {
 	r.id = nil
-	r.hasID = false
+	r.hasID, r.madeID = false, false
 	clear(r.inputs) // drop references into the body
 	r.inputs = r.inputs[:0]
 	clear(r.outputs)
