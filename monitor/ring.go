@@ -58,9 +58,10 @@ type slotTensor struct {
 //
 // A batch's samples may share one data region over consecutive slots (see
 // Tap.PushRun): span is then the number of slots on the first, whose
-// descriptors give every member's rows together, and -1 on the others,
-// which carry only their member's id, latency and rows. A sample of its
-// own has span 0.
+// descriptors give every member's rows together and whose sequence
+// publishes them all, and -1 on the others, which carry only their
+// member's id, latency and rows, and keep whatever sequence an earlier lap
+// left them. A sample of its own has span 0.
 type slot struct {
 	seq     atomic.Uint64
 	version int32
@@ -211,17 +212,28 @@ func (r *ring) next() *slot {
 	return s
 }
 
-// published counts the published slots from the head, up to max.
-// Consumer only.
+// published counts the published slots from the head, up to max, and
+// past max to the end of a span that starts before it. A span's members
+// carry no sequence of their own: its first slot, published last, speaks
+// for all of them (see Tap.pushSpan). Consumer only.
 func (r *ring) published(max int) int {
 	head := r.freed.Load()
-	for i := range max {
+	i := 0
+	for i < max {
 		pos := head + uint64(i)
-		if r.slots[pos&r.mask].seq.Load() != pos+1 {
+		s := &r.slots[pos&r.mask]
+		if s.seq.Load() != pos+1 {
 			return i
 		}
+		n := 1
+		// claimN makes no span longer than maxSpan or past the ring's
+		// end; the check keeps a corrupt slot from counting past it.
+		if s.span > 1 && s.span <= maxSpan && int(pos&r.mask)+int(s.span) <= len(r.slots) {
+			n = int(s.span)
+		}
+		i += n
 	}
-	return max
+	return i
 }
 
 // at returns the slot at position head+i, which published counted.

@@ -23,13 +23,17 @@ func idSample(id []byte, data []byte) *Sample {
 // Many producers and one consumer: every accepted sample arrives once and
 // intact, every refused one is counted, and nobody blocks; with the
 // consumer taking one slot at a time, and taking batches as the
-// aggregator's drain does (published, at, releaseN).
+// aggregator's drain does (published, at, releaseN); and with producers
+// pushing batched runs as spans (PushRun), whose members are published
+// only through their first slot.
 func TestRingManyProducers(t *testing.T) {
-	t.Run("one at a time", func(t *testing.T) { testRingManyProducers(t, 1) })
-	t.Run("batches", func(t *testing.T) { testRingManyProducers(t, drainBatch) })
+	t.Run("one at a time", func(t *testing.T) { testRingManyProducers(t, 1, false) })
+	t.Run("batches", func(t *testing.T) { testRingManyProducers(t, drainBatch, false) })
+	t.Run("spans", func(t *testing.T) { testRingManyProducers(t, drainBatch, true) })
+	t.Run("spans one at a time", func(t *testing.T) { testRingManyProducers(t, 1, true) })
 }
 
-func testRingManyProducers(t *testing.T, batch int) {
+func testRingManyProducers(t *testing.T, batch int, spans bool) {
 	tap := ringTap(256)
 	const producers, each = 16, 5000
 	var accepted atomic.Uint64
@@ -54,12 +58,34 @@ func testRingManyProducers(t *testing.T, batch int) {
 				for k := r.published(batch); k > 0; k = r.published(batch) {
 					for i := range k {
 						s, pos := r.at(i)
-						meta, data := r.view(pos)
-						v := binary.LittleEndian.Uint64(data[:8])
-						if meta[0].n != 8 || s.idHash != hashID([]byte(strconv.FormatUint(v, 10))) {
-							t.Errorf("slot holds %d with a foreign id hash", v)
+						switch {
+						case s.span < 0:
+							continue // read with its span's first slot
+						case s.span > 1:
+							meta, data := r.spanView(pos, int(s.span))
+							if meta[0].n != 8*s.span {
+								t.Errorf("a span of %d holds %d bytes", s.span, meta[0].n)
+								continue
+							}
+							for j := range uint64(s.span) {
+								m := &r.slots[(pos+j)&r.mask]
+								v := binary.LittleEndian.Uint64(data[8*j:])
+								if m.idHash != hashID([]byte(strconv.FormatUint(v, 10))) || m.rows != 1 || (j > 0 && m.span != -1) {
+									t.Errorf("span member %d holds %d with a foreign id hash or rows %d", j, v, m.rows)
+								}
+								seen[v]++
+							}
+						default:
+							meta, data := r.view(pos)
+							v := binary.LittleEndian.Uint64(data[:8])
+							if meta[0].n != 8 || s.idHash != hashID([]byte(strconv.FormatUint(v, 10))) {
+								t.Errorf("slot holds %d with a foreign id hash", v)
+							}
+							seen[v]++
 						}
-						seen[v]++
+					}
+					if k > batch && k-batch >= maxSpan {
+						t.Errorf("published(%d) = %d: past max by more than a span", batch, k)
 					}
 					r.releaseN(k)
 					got += k
@@ -77,6 +103,10 @@ func testRingManyProducers(t *testing.T, batch int) {
 	}()
 	var wg sync.WaitGroup
 	for p := range producers {
+		if spans {
+			wg.Go(func() { pushSpans(t, tap, p*each, each) })
+			continue
+		}
 		wg.Go(func() {
 			var data [8]byte
 			for i := range each {
@@ -92,6 +122,10 @@ func testRingManyProducers(t *testing.T, batch int) {
 	close(stop)
 	n := <-consumed
 	full, _, _ := tap.Dropped()
+	if spans {
+		// PushRun counts the members it dropped, not those it took.
+		accepted.Store(producers*each - full)
+	}
 	t.Logf("%d accepted, %d dropped full", accepted.Load(), full)
 	if uint64(n) != accepted.Load() || accepted.Load()+full != producers*each {
 		t.Fatalf("consumed %d, accepted %d, dropped %d, pushed %d", n, accepted.Load(), full, producers*each)
@@ -100,6 +134,27 @@ func testRingManyProducers(t *testing.T, batch int) {
 		if k != 1 {
 			t.Fatalf("sample %d consumed %d times", v, k)
 		}
+	}
+}
+
+// pushSpans pushes the values from first to first+n as batched runs of 1
+// to 40 one-row members (PushRun).
+func pushSpans(t *testing.T, tap *Tap, first, n int) {
+	var ms []Member
+	var data []byte
+	for i := 0; i < n; {
+		k := min(1+(first+i)%40, n-i)
+		ms, data = ms[:0], data[:0]
+		for j := range k {
+			v := uint64(first + i + j)
+			data = binary.LittleEndian.AppendUint64(data, v)
+			ms = append(ms, Member{RequestID: strconv.AppendUint(nil, v, 10), Rows: 1, Sampled: true})
+		}
+		run := &Sample{Version: "1", Inputs: []Tensor{{Name: "x", DataType: rt.INT64, Shape: []int64{int64(k)}, Data: data}}}
+		if got := tap.PushRun(run, ms); got != k {
+			t.Errorf("PushRun dealt with %d members of %d", got, k)
+		}
+		i += k
 	}
 }
 

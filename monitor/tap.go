@@ -401,8 +401,11 @@ func (t *Tap) pushSpan(r *ring, pos uint64, k int, v int32, h0 uint64, run *Samp
 			st.shape[i+1] = int32(d)
 		}
 	}
-	// The first slot is published last: once the aggregator sees it, it
-	// may read them all.
+	// Only the first slot is published, and last: once the aggregator
+	// sees it, it may read them all (ring.published). A publication is an
+	// atomic store, on amd64 a full barrier that waits for the stores
+	// before it, the span's cold lines among them; one for each member
+	// waited k times where once does.
 	j := k
 	for i := len(ms) - 1; i >= 0; i-- {
 		m := &ms[i]
@@ -415,10 +418,10 @@ func (t *Tap) pushSpan(r *ring, pos uint64, k int, v int32, h0 uint64, run *Samp
 		sl.version, sl.span, sl.idHash, sl.latency, sl.rows = v, -1, h0, m.Latency, int32(m.Rows)
 		if j == 0 {
 			sl.span = int32(k)
+			sl.publish(p)
 		} else {
 			sl.idHash = hashID(m.RequestID)
 		}
-		sl.publish(p)
 	}
 	t.announce(r, pos+uint64(k))
 }
