@@ -50,6 +50,9 @@ type stage struct {
 	capRows int       // rows a column holds
 	rows    int       // staged rows
 	cols    []float32 // width columns of capRows values
+	// busy is the aggregator's model.busy, which decides how count
+	// yields; nil (a stage of its own, in tests) is never busy.
+	busy *bool
 }
 
 func newStage(width int) stage {
@@ -111,7 +114,7 @@ func (st *stage) count(feats []feature) {
 			// A full stage is 100 µs or more of counting: let the
 			// requests sharing this processor run between columns, as
 			// drain does between batches.
-			yieldToRequests()
+			yieldToRequests(st.busy != nil && *st.busy)
 			counted = 0
 		}
 		counted += n
