@@ -83,6 +83,17 @@ func (st *stage) add(feats []feature, rows []float64) {
 func (st *stage) addFP32(feats []feature, raw []byte) {
 	w := st.width
 	for len(raw) >= 4*w {
+		// A span's rows, eight at a time where there is a vector kernel
+		// (see transposeRows); the rest a row at a time.
+		if w >= 8 {
+			if n := st.transposeRows(raw); n > 0 {
+				raw = raw[4*w*n:]
+				if st.rows == st.capRows {
+					st.count(feats)
+				}
+				continue
+			}
+		}
 		// Locals the loop can keep in registers: through st's fields and
 		// a product a value, Go spilled and reloaded them around every
 		// store, 25 instructions a value.

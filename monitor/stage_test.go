@@ -74,36 +74,116 @@ func TestStageWide(t *testing.T) {
 }
 
 // Rows staged from their float32 bytes count what the same rows staged
-// decoded count.
+// decoded count: a row at a time, and in spans of up to 70 rows (which
+// transposeRows stages in blocks) across the stage's fills.
 func TestStageFP32(t *testing.T) {
+	for _, width := range []int{7, 30} {
+		for _, maxSpan := range []int{1, 70} {
+			testStageFP32(t, width, maxSpan)
+		}
+	}
+}
+
+func testStageFP32(t *testing.T, width, maxSpan int) {
 	g := newGrid()
-	r := rand.New(rand.NewPCG(32, 32))
-	const width = 7
+	r := rand.New(rand.NewPCG(32, uint64(width)))
 	fromBytes, decoded := make([]feature, width), make([]feature, width)
 	for j := range width {
 		fromBytes[j], decoded[j] = newFeature(g, "x", false), newFeature(g, "x", false)
 	}
 	a, b := newStage(width), newStage(width)
-	row := make([]float64, width)
-	raw := make([]byte, 4*width)
-	for range 3 * stageValues / width {
-		for j := range row {
+	for rows := 0; rows < 3*stageValues/width; {
+		n := 1 + r.IntN(maxSpan)
+		vals := make([]float64, n*width)
+		raw := make([]byte, 4*len(vals))
+		for j := range vals {
 			x := float32(r.NormFloat64()*3 + 1)
 			if r.IntN(50) == 0 {
 				x = float32(math.Inf(-1))
 			}
-			row[j] = float64(x)
+			vals[j] = float64(x)
 			binary.LittleEndian.PutUint32(raw[4*j:], math.Float32bits(x))
 		}
 		a.addFP32(fromBytes, raw)
-		b.add(decoded, row)
+		b.add(decoded, vals)
+		rows += n
 	}
 	a.count(fromBytes)
 	b.count(decoded)
 	for j := range width {
 		x, y := fromBytes[j].ref, decoded[j].ref
 		if !slices.Equal(x.cnt, y.cnt) || x.n != y.n || x.nonFinite != y.nonFinite || x.n == 0 {
-			t.Fatalf("feature %d: from bytes n=%v nonFinite=%v, decoded n=%v nonFinite=%v", j, x.n, x.nonFinite, y.n, y.nonFinite)
+			t.Fatalf("width %d, spans up to %d, feature %d: from bytes n=%v nonFinite=%v, decoded n=%v nonFinite=%v",
+				width, maxSpan, j, x.n, x.nonFinite, y.n, y.nonFinite)
+		}
+	}
+}
+
+// Rows staged in spans (transposed in blocks of eight where there is a
+// vector kernel) land where staged one at a time they would, bit for bit,
+// NaN payloads included: for widths around a block's, spans of every
+// length, stages that start mid-block and fill mid-span.
+func TestStageTranspose(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	for _, width := range []int{1, 2, 7, 8, 9, 15, 16, 17, 30, 33, 64} {
+		spans, one := newStage(width), newStage(width)
+		// Small stages, so that spans cross their ends.
+		spans.capRows, one.capRows = 45, 45
+		spans.cols, one.cols = make([]float32, 45*width), make([]float32, 45*width)
+		for round := range 40 {
+			n := r.IntN(24)
+			if round%5 == 0 {
+				n = r.IntN(70)
+			}
+			raw := make([]byte, 4*width*n)
+			for i := 0; i < len(raw); i += 4 {
+				binary.LittleEndian.PutUint32(raw[i:], r.Uint32())
+			}
+			if spans.rows+n >= spans.capRows {
+				// count would empty them: compare what they hold first.
+				checkStaged(t, width, &spans, &one)
+			}
+			stageSpan(&spans, &one, raw, width)
+		}
+		checkStaged(t, width, &spans, &one)
+	}
+}
+
+// stageSpan stages raw's rows into spans as a span and into one a row at a
+// time, up to the stages' room, and empties both when they fill.
+func stageSpan(spans, one *stage, raw []byte, width int) {
+	room := spans.capRows - spans.rows
+	raw = raw[:min(len(raw), 4*width*room)]
+	n := spans.transposeRows(raw)
+	for i := n; i < len(raw)/(4*width); i++ {
+		// What addFP32's Go loop does with the rows transposeRows left.
+		for j := range width {
+			spans.cols[j*spans.capRows+spans.rows] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*(i*width+j):]))
+		}
+		spans.rows++
+	}
+	for i := range len(raw) / (4 * width) {
+		for j := range width {
+			one.cols[j*one.capRows+one.rows] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*(i*width+j):]))
+		}
+		one.rows++
+	}
+	if spans.rows == spans.capRows {
+		spans.rows, one.rows = 0, 0
+	}
+}
+
+func checkStaged(t *testing.T, width int, spans, one *stage) {
+	t.Helper()
+	if spans.rows != one.rows {
+		t.Fatalf("width %d: %d rows staged in spans, %d one at a time", width, spans.rows, one.rows)
+	}
+	for j := range width {
+		for i := range spans.rows {
+			x, y := spans.cols[j*spans.capRows+i], one.cols[j*one.capRows+i]
+			if math.Float32bits(x) != math.Float32bits(y) {
+				t.Fatalf("width %d, column %d, row %d: %08x staged in spans, %08x one at a time", width, j, i, math.Float32bits(x), math.Float32bits(y))
+			}
 		}
 	}
 }
