@@ -296,7 +296,10 @@ const drainBatch = 32
 // 4,000 req/s they raised the monitored gateway's p99 by 17.5% over the
 // unmonitored one's (bench/README.md, eleventh session). A short sleep
 // parks the aggregator, so the scheduler polls the network before it
-// resumes: p99 -1.9% and +3.9% in two runs of the same measurement. At 64
+// resumes: p99 -1.9% and +3.9% in two runs of the same measurement, but
+// +16.3% and +7.1% in two later ones (twelfth session), whose single
+// rounds' ratios ran from 0.4 to 4: what the fixed rate's p99 owes to the
+// monitor is not settled. At 64
 // connections it costs no throughput (an A/B of the two yields: -0.2%),
 // since under load the poll finds work at once. But on an idle processor
 // the sleep lasts about a millisecond, since the scheduler's blocking
@@ -315,7 +318,8 @@ func yieldToRequests(busy bool) {
 	runtime.Gosched()
 }
 
-// drain folds up to 1024 samples from every stripe and returns how many.
+// drain folds up to 1024 samples from every stripe (a span that starts
+// before the 1024th is folded whole) and returns how many.
 func (a *model) drain() int {
 	n := 0
 	var touched uint32
