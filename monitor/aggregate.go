@@ -392,7 +392,7 @@ func (a *model) drainAll() {
 	for a.drain() > 0 {
 	}
 	for _, v := range a.versions {
-		v.flush()
+		v.flush(a.busy)
 	}
 	a.now = time.Now()
 }
@@ -518,7 +518,7 @@ func (a *model) foldFP32(v *version, fi int, raw []byte, members []member) int {
 	w := f.width
 	r := len(raw) / (4 * w)
 	raw = raw[:4*r*w]
-	v.stages[fi].addFP32(v.features[f.first:f.first+w], raw)
+	v.stages[fi].addFP32(v.features[f.first:f.first+w], raw, a.busy)
 	if f.kind == foldClasses {
 		c := &v.cats[f.cat]
 		for i := range r {
@@ -591,7 +591,7 @@ func (a *model) foldDecoded(v *version, fi int, st *slotTensor, raw []byte, memb
 		vals := decode(v.scratch, raw[row*rowElems*size:(row+k)*rowElems*size], st.dtype)
 		switch f.kind {
 		case foldColumns, foldClasses:
-			v.stages[fi].add(v.features[f.first:f.first+f.width], vals)
+			v.stages[fi].add(v.features[f.first:f.first+f.width], vals, a.busy)
 			if f.kind == foldClasses {
 				c := &v.cats[f.cat]
 				for i := range k {
@@ -729,7 +729,7 @@ func decode(dst []float64, b []byte, dt rt.DataType) []float64 {
 // finishServedReference freezes the reference of every feature that was
 // learning from served rows, and persists it.
 func (a *model) finishServedReference(v *version) {
-	v.flush() // staged rows belong to the reference
+	v.flush(a.busy) // staged rows belong to the reference
 	for i := range v.features {
 		if !v.features[i].ready {
 			v.features[i].setReady()
@@ -753,7 +753,7 @@ func (a *model) finishServedReference(v *version) {
 func (a *model) resetWindow(v *version) {
 	// A feature still learning its reference stages into it: count those
 	// before the window's counts are cleared.
-	v.flush()
+	v.flush(a.busy)
 	for i := range v.features {
 		v.features[i].cur.clear()
 	}
@@ -785,7 +785,7 @@ const compareYield = 8
 // closeWindow compares the current window with the reference, updates
 // the alarms, and starts the next window.
 func (a *model) closeWindow(v *version) {
-	v.flush()
+	v.flush(a.busy)
 	res := &windowResult{ID: v.window, Start: v.winStart, End: a.now, Rows: v.winRows}
 	if v.latency.n > 0 {
 		res.LatencyP50 = time.Duration(v.latency.quantile(0.5) * float64(time.Microsecond))

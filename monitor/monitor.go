@@ -161,9 +161,6 @@ func (m *Monitor) newModel(name string, cfg Config, specs []VersionSpec) (*model
 		for _, w := range v.layout(vs, task, specIndex) {
 			m.log.Warn("monitor: "+w, "model", name, "version", vs.Version)
 		}
-		for k := range v.stages {
-			v.stages[k].busy = &a.busy
-		}
 		v.scratch = make([]float64, 0, maxRegion)
 		v.latency = newSketch(m.grid)
 		v.latencies = make([]float32, 0, latencyStage)

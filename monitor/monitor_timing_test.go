@@ -306,7 +306,7 @@ func BenchmarkWindowClose(b *testing.B) {
 			f := fs[j%len(fs)]
 			a.fold(f.s, f.meta, f.data)
 		}
-		v.flush()
+		v.flush(false)
 		b.StartTimer()
 		a.closeWindow(v)
 	}

@@ -50,9 +50,6 @@ type stage struct {
 	capRows int       // rows a column holds
 	rows    int       // staged rows
 	cols    []float32 // width columns of capRows values
-	// busy is the aggregator's model.busy, which decides how count
-	// yields; nil (a stage of its own, in tests) is never busy.
-	busy *bool
 }
 
 func newStage(width int) stage {
@@ -61,8 +58,9 @@ func newStage(width int) stage {
 }
 
 // add stages rows (len(rows) a multiple of width) whose features are
-// feats, counting them whenever the stage fills.
-func (st *stage) add(feats []feature, rows []float64) {
+// feats, counting them whenever the stage fills; busy is the aggregator's
+// (model.busy), which decides how a count yields.
+func (st *stage) add(feats []feature, rows []float64, busy bool) {
 	w := st.width
 	for len(rows) >= w {
 		cols, stride, k := st.cols, st.capRows, st.rows
@@ -73,14 +71,14 @@ func (st *stage) add(feats []feature, rows []float64) {
 		rows = rows[w:]
 		st.rows++
 		if st.rows == st.capRows {
-			st.count(feats)
+			st.count(feats, busy)
 		}
 	}
 }
 
 // addFP32 stages rows of little-endian float32s (len(raw) a multiple of
 // 4*width), as add does decoded ones.
-func (st *stage) addFP32(feats []feature, raw []byte) {
+func (st *stage) addFP32(feats []feature, raw []byte, busy bool) {
 	w := st.width
 	for len(raw) >= 4*w {
 		// A span's rows, eight at a time where there is a vector kernel
@@ -89,7 +87,7 @@ func (st *stage) addFP32(feats []feature, raw []byte) {
 			if n := st.transposeRows(raw); n > 0 {
 				raw = raw[4*w*n:]
 				if st.rows == st.capRows {
-					st.count(feats)
+					st.count(feats, busy)
 				}
 				continue
 			}
@@ -107,14 +105,15 @@ func (st *stage) addFP32(feats []feature, raw []byte) {
 		raw = raw[4*w:]
 		st.rows++
 		if st.rows == st.capRows {
-			st.count(feats)
+			st.count(feats, busy)
 		}
 	}
 }
 
 // count adds the staged rows to feats' sinks, a column at a time, and
-// empties the stage.
-func (st *stage) count(feats []feature) {
+// empties the stage, yielding between columns as busy says (see
+// yieldToRequests).
+func (st *stage) count(feats []feature, busy bool) {
 	w, n := st.width, st.rows
 	if n == 0 {
 		return
@@ -125,7 +124,7 @@ func (st *stage) count(feats []feature) {
 			// A full stage is 100 µs or more of counting: let the
 			// requests sharing this processor run between columns, as
 			// drain does between batches.
-			yieldToRequests(st.busy != nil && *st.busy)
+			yieldToRequests(busy)
 			counted = 0
 		}
 		counted += n
@@ -187,8 +186,9 @@ func (v *version) stageLatency(us float32) {
 	}
 }
 
-// flush counts every fold's staged rows and the staged latencies.
-func (v *version) flush() {
+// flush counts every fold's staged rows and the staged latencies; busy
+// is the aggregator's (see stage.count).
+func (v *version) flush(busy bool) {
 	if len(v.latencies) > 0 {
 		v.latency.addColumn(v.latencies, 0, 1)
 		v.latencies = v.latencies[:0]
@@ -197,7 +197,7 @@ func (v *version) flush() {
 		st := &v.stages[i]
 		if st.rows > 0 {
 			f := &v.folds[i]
-			st.count(v.features[f.first : f.first+f.width])
+			st.count(v.features[f.first:f.first+f.width], busy)
 		}
 	}
 }

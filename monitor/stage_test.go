@@ -4,8 +4,11 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
+
+	"golang.org/x/sys/cpu"
 )
 
 // Staged rows count what adding each value alone counts (values a float32
@@ -28,7 +31,7 @@ func TestStage(t *testing.T) {
 	rows := make([]float64, 3*width)
 	for i := 0; i < 3*transformRows; {
 		if i >= transformRows+10 && !staged[0].ready {
-			st.count(staged) // as version.flush does before the switch
+			st.count(staged, false) // as version.flush does before the switch
 			for j := range width {
 				staged[j].setReady()
 				alone[j].setReady()
@@ -45,13 +48,13 @@ func TestStage(t *testing.T) {
 				rows[j] = float64(float32(r.NormFloat64()*float64(j%width+1) - float64(j%width)))
 			}
 		}
-		st.add(staged, rows[:k*width])
+		st.add(staged, rows[:k*width], false)
 		for j, x := range rows[:k*width] {
 			alone[j%width].add(x)
 		}
 		i += k
 	}
-	st.count(staged)
+	st.count(staged, false)
 	for j := range width {
 		for _, s := range [][2]*sketch{{staged[j].ref, alone[j].ref}, {staged[j].cur, alone[j].cur}} {
 			a, b := s[0], s[1]
@@ -104,12 +107,12 @@ func testStageFP32(t *testing.T, width, maxSpan int) {
 			vals[j] = float64(x)
 			binary.LittleEndian.PutUint32(raw[4*j:], math.Float32bits(x))
 		}
-		a.addFP32(fromBytes, raw)
-		b.add(decoded, vals)
+		a.addFP32(fromBytes, raw, false)
+		b.add(decoded, vals, false)
 		rows += n
 	}
-	a.count(fromBytes)
-	b.count(decoded)
+	a.count(fromBytes, false)
+	b.count(decoded, false)
 	for j := range width {
 		x, y := fromBytes[j].ref, decoded[j].ref
 		if !slices.Equal(x.cnt, y.cnt) || x.n != y.n || x.nonFinite != y.nonFinite || x.n == 0 {
@@ -127,6 +130,7 @@ func TestStageTranspose(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 8))
 	for _, width := range []int{1, 2, 7, 8, 9, 15, 16, 17, 30, 33, 64} {
 		spans, one := newStage(width), newStage(width)
+		transposed := 0
 		// Small stages, so that spans cross their ends.
 		spans.capRows, one.capRows = 45, 45
 		spans.cols, one.cols = make([]float32, 45*width), make([]float32, 45*width)
@@ -143,15 +147,19 @@ func TestStageTranspose(t *testing.T) {
 				// count would empty them: compare what they hold first.
 				checkStaged(t, width, &spans, &one)
 			}
-			stageSpan(&spans, &one, raw, width)
+			transposed += stageSpan(&spans, &one, raw, width)
 		}
 		checkStaged(t, width, &spans, &one)
+		if width >= 8 && runtime.GOARCH == "amd64" && cpu.X86.HasAVX2 && transposed == 0 {
+			t.Fatalf("width %d: transposeRows staged no row, so nothing above compared its blocks", width)
+		}
 	}
 }
 
 // stageSpan stages raw's rows into spans as a span and into one a row at a
-// time, up to the stages' room, and empties both when they fill.
-func stageSpan(spans, one *stage, raw []byte, width int) {
+// time, up to the stages' room, empties both when they fill, and returns
+// how many rows transposeRows staged.
+func stageSpan(spans, one *stage, raw []byte, width int) int {
 	room := spans.capRows - spans.rows
 	raw = raw[:min(len(raw), 4*width*room)]
 	n := spans.transposeRows(raw)
@@ -171,6 +179,7 @@ func stageSpan(spans, one *stage, raw []byte, width int) {
 	if spans.rows == spans.capRows {
 		spans.rows, one.rows = 0, 0
 	}
+	return n
 }
 
 func checkStaged(t *testing.T, width int, spans, one *stage) {
