@@ -340,6 +340,7 @@ func (r *runner) run(ctx context.Context, res Result) Result {
 		secs += s.secs
 	}
 	res.fill(&t, merged, secs)
+	res.merged = &runRecord{merged, t}
 	res.Connections = int(r.spawned.Load())
 	if r.l.Metrics != nil {
 		before := startScrape

@@ -23,6 +23,8 @@ type Report struct {
 	Run    *Result       `json:"run,omitempty"`
 	Search *SearchResult `json:"search,omitempty"`
 	Sweep  *SweepResult  `json:"sweep,omitempty"`
+	// Compare is an A/B run (-compare): Target is then its A.
+	Compare *Comparison `json:"compare,omitempty"`
 }
 
 // WriteJSON writes the report as indented JSON. Durations are integer
@@ -48,6 +50,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	if r.Sweep != nil {
 		writeSweep(w, r.Sweep, r.Search)
+	}
+	if r.Compare != nil {
+		writeComparison(w, r.Compare)
 	}
 	return nil
 }

@@ -178,6 +178,16 @@ type Result struct {
 	// Server is the target's own account of the run, when it is an
 	// infergate whose metrics could be read.
 	Server *ServerSplit `json:"server,omitempty"`
+
+	// merged is what the figures were computed from, kept so that runs
+	// can be pooled (Compare).
+	merged *runRecord
+}
+
+// runRecord is a run's measured windows merged.
+type runRecord struct {
+	hist *hdrhistogram.Histogram
+	t    tally
 }
 
 // Errors is every request that did not get a 2xx answer.

@@ -59,6 +59,8 @@ func benchCmd(args []string) error {
 	swIntra := fs.String("sweep-intra-op", "", "sweep: intra_op_threads values (empty: leave as configured)")
 	serverCPUs := fs.String("server-cpus", "", "sweep: pin each server with taskset -c LIST; its size is the cores charged")
 	targetRate := fs.Float64("target-rate", 0, "sweep: size replicas for this many requests per second")
+	compareURL := fs.String("compare", "", "A/B: alternate the load between -url (A) and this endpoint (B), a run of each a round, the order swapping every round; reports each side pooled over its runs and the median of the rounds' B/A ratios")
+	compareRounds := fs.Int("compare-rounds", 10, "A/B: rounds (each a -warmup and a -duration window on each target)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -84,6 +86,18 @@ func benchCmd(args []string) error {
 	}
 	if *rampTo > 0 && *rate <= 0 {
 		return errors.New("-ramp-to needs a starting -rate")
+	}
+	if *compareURL != "" {
+		switch {
+		case *sweepRepo != "" || *slo > 0:
+			return errors.New("-compare alternates one load between two targets; it does not search or sweep")
+		case *rampTo > 0:
+			return errors.New("-compare alternates one load; a ramp's windows are different loads")
+		case *htmlOut != "":
+			return errors.New("-compare writes a table or JSON; the HTML report plots one target's runs")
+		case *compareRounds < 1:
+			return fmt.Errorf("-compare-rounds %d: want at least 1", *compareRounds)
+		}
 	}
 	if *sweepRepo != "" && *slo <= 0 {
 		return errors.New("-sweep needs -slo-p99: each configuration's capacity is searched against it")
@@ -201,7 +215,22 @@ func benchCmd(args []string) error {
 			load.Metrics, search.Load.Metrics = src, src
 		}
 		tg := bench.Target{URL: *target, Model: *model, Version: *modelVersion, Bodies: bodies, Timeout: *timeout}
-		if *slo > 0 {
+		if *compareURL != "" {
+			// Each side's server split would need its own metrics
+			// endpoint and pooling of scrapes; the comparison is the
+			// client's view of both.
+			load.Metrics = nil
+			b := tg
+			b.URL = *compareURL
+			res, err := bench.Compare(ctx, tg, b, load, *compareRounds)
+			rep.Compare = &res
+			if err != nil && !errors.Is(err, context.Canceled) {
+				return err
+			}
+			if len(res.Rounds) > 0 && (res.A.OK == 0 || res.B.OK == 0) {
+				runErr = fmt.Errorf("a side had no successful request (A %d of %d, B %d of %d)", res.A.OK, res.A.Requests, res.B.OK, res.B.Requests)
+			}
+		} else if *slo > 0 {
 			res, err := bench.RunSearch(ctx, tg, search)
 			rep.Search = &res
 			runErr = err
