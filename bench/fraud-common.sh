@@ -46,6 +46,7 @@ set_monitor() {
 
 # wait_ready PORT...: until each gateway answers ready.
 wait_ready() {
+  local p
   for p in "$@"; do
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$p/v2/health/ready" >/dev/null && break; sleep 0.1; done
   done
