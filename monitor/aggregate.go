@@ -298,10 +298,12 @@ const drainBatch = 32
 // parks the aggregator, so the scheduler polls the network before it
 // resumes: p99 -1.9% and +3.9% in two runs of the same measurement, but
 // +16.3% and +7.1% in two later ones (twelfth session), whose single
-// rounds' ratios ran from 0.4 to 4: what the fixed rate's p99 owes to the
-// monitor is not settled. At 64
-// connections it costs no throughput (an A/B of the two yields: -0.2%),
-// since under load the poll finds work at once. But on an idle processor
+// rounds' ratios ran from 0.4 to 4. Measured since with the two gateways
+// alternated every two seconds (bench/monitor-cost-ab.sh): p99 +1.6%
+// (pooled pairs) and +3.8% (rounds), where an A/A gave -0.7% and -0.1%
+// (bench/README.md, thirteenth session). At 64 connections it costs no
+// throughput (an A/B of the two yields: -0.2%), since under load the poll
+// finds work at once. But on an idle processor
 // the sleep lasts about a millisecond, since the scheduler's blocking
 // poll waits in whole milliseconds: a Flush of a full ring took 128 ms,
 // and the benchmarks, whose folds no request waits for, measured mostly
