@@ -7,8 +7,6 @@ import (
 	"io"
 	"slices"
 	"text/tabwriter"
-
-	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // An A/B comparison alternates one load between two targets in short runs,
@@ -93,13 +91,13 @@ func Compare(ctx context.Context, a, b Target, l Load, rounds int) (Comparison, 
 		if ctx.Err() != nil {
 			break
 		}
-		c.Rounds = append(c.Rounds, ComparisonRound{BFirst: bFirst, A: got[0].summary(), B: got[1].summary()})
+		c.Rounds = append(c.Rounds, ComparisonRound{BFirst: bFirst, A: got[0].merged.window(), B: got[1].merged.window()})
 	}
 	if len(c.Rounds) == 0 {
 		return c, ctx.Err()
 	}
 	c.A, c.B = sides[0].result(), sides[1].result()
-	c.Pooled = ratios(c.A.summary(), c.B.summary())
+	c.Pooled = ratios(sides[0].all.window(), sides[1].all.window())
 	var tp, p50, p99 []float64
 	for _, rd := range c.Rounds {
 		x := ratios(rd.A, rd.B)
@@ -109,37 +107,27 @@ func Compare(ctx context.Context, a, b Target, l Load, rounds int) (Comparison, 
 	return c, ctx.Err()
 }
 
-// pooling merges one side's runs.
+// pooling merges one side's runs as a run merges its windows.
 type pooling struct {
-	res  Result
-	hist *hdrhistogram.Histogram
-	t    tally
-	secs float64
+	res Result
+	all snapshot
 }
 
 func (p *pooling) add(r *Result) {
-	if p.hist == nil {
-		p.hist = newHistogram()
+	if p.all.hist == nil {
+		p.all.hist = newHistogram()
 		p.res = Result{Label: r.Label, Mode: r.Mode, Concurrency: r.Concurrency, TargetRate: r.TargetRate}
 	}
-	if r.merged != nil {
-		p.hist.Merge(r.merged.hist)
-		p.t.add(&r.merged.t)
-	}
-	p.secs += r.Seconds
+	p.all.add(r.merged)
 	p.res.Connections = max(p.res.Connections, r.Connections)
 	p.res.Windows = append(p.res.Windows, r.Windows...)
 }
 
 func (p *pooling) result() Result {
 	r := p.res
-	r.fill(&p.t, p.hist, p.secs)
+	r.fill(&p.all.t, p.all.hist, p.all.secs)
+	r.merged = &p.all
 	return r
-}
-
-// summary is a result's headline figures as a window's.
-func (r *Result) summary() Window {
-	return Window{Seconds: r.Seconds, Throughput: r.Throughput, P50: r.Latency.P50, P99: r.Latency.P99, Errors: r.Errors()}
 }
 
 func ratios(a, b Window) Ratios {

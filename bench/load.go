@@ -331,16 +331,12 @@ func (r *runner) run(ctx context.Context, res Result) Result {
 	if r.l.Stability > 0 && !ramp && len(wins) > 3 {
 		use = wins[len(wins)-3:]
 	}
-	merged := newHistogram()
-	var t tally
-	var secs float64
-	for _, s := range use {
-		merged.Merge(s.hist)
-		t.add(&s.t)
-		secs += s.secs
+	all := snapshot{hist: newHistogram()}
+	for i := range use {
+		all.add(&use[i])
 	}
-	res.fill(&t, merged, secs)
-	res.merged = &runRecord{merged, t}
+	res.fill(&all.t, all.hist, all.secs)
+	res.merged = &all
 	res.Connections = int(r.spawned.Load())
 	if r.l.Metrics != nil {
 		before := startScrape
@@ -374,6 +370,13 @@ func stable(w []Window, pct float64) bool {
 	}
 	return within(func(x Window) float64 { return x.Throughput }) &&
 		within(func(x Window) float64 { return float64(x.P99) })
+}
+
+// add merges o's requests, latencies and seconds into s (not its scrape).
+func (s *snapshot) add(o *snapshot) {
+	s.hist.Merge(o.hist)
+	s.t.add(&o.t)
+	s.secs += o.secs
 }
 
 func (s *snapshot) window() Window {

@@ -179,15 +179,9 @@ type Result struct {
 	// infergate whose metrics could be read.
 	Server *ServerSplit `json:"server,omitempty"`
 
-	// merged is what the figures were computed from, kept so that runs
-	// can be pooled (Compare).
-	merged *runRecord
-}
-
-// runRecord is a run's measured windows merged.
-type runRecord struct {
-	hist *hdrhistogram.Histogram
-	t    tally
+	// merged is the measured windows merged, what the figures were
+	// computed from, kept so that runs can be pooled (Compare).
+	merged *snapshot
 }
 
 // Errors is every request that did not get a 2xx answer.

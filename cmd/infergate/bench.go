@@ -93,6 +93,8 @@ func benchCmd(args []string) error {
 			return errors.New("-compare alternates one load between two targets; it does not search or sweep")
 		case *rampTo > 0:
 			return errors.New("-compare alternates one load; a ramp's windows are different loads")
+		case *metricsURL != "" && *metricsURL != "off":
+			return errors.New("-compare has no server split; leave out -metrics-url")
 		case *htmlOut != "":
 			return errors.New("-compare writes a table or JSON; the HTML report plots one target's runs")
 		case *compareRounds < 1:
@@ -204,7 +206,10 @@ func benchCmd(args []string) error {
 				return err
 			}
 		}
-		if *metricsURL != "off" && (isIG || *metricsURL != "") {
+		// A comparison has no server split: each side would need its own
+		// metrics endpoint and its scrapes pooled; it is the client's view
+		// of both.
+		if *compareURL == "" && *metricsURL != "off" && (isIG || *metricsURL != "") {
 			u := *metricsURL
 			if u == "" {
 				if u, err = bench.DefaultMetricsURL(*target); err != nil {
@@ -216,10 +221,6 @@ func benchCmd(args []string) error {
 		}
 		tg := bench.Target{URL: *target, Model: *model, Version: *modelVersion, Bodies: bodies, Timeout: *timeout}
 		if *compareURL != "" {
-			// Each side's server split would need its own metrics
-			// endpoint and pooling of scrapes; the comparison is the
-			// client's view of both.
-			load.Metrics = nil
 			b := tg
 			b.URL = *compareURL
 			res, err := bench.Compare(ctx, tg, b, load, *compareRounds)
