@@ -23,6 +23,11 @@ import (
 // or switches a sketch (a window's close, the reference's completion, a
 // flush) counts what is staged first (version.flush). A stage is 128 KB a
 // fold, whatever the model.
+//
+// Where the processor has AVX2, FP32 rows of a fold whose transforms are
+// learnt skip the stage: their positions are computed as they come and
+// wait in the stage's rowLanes instead (see rows_amd64.go), and count
+// counts those too.
 
 // stageValues is how many values a stage holds, whatever its width: 128
 // KB of float32, about a window of the fraud model's 30 features, so a
@@ -50,6 +55,7 @@ type stage struct {
 	capRows int       // rows a column holds
 	rows    int       // staged rows
 	cols    []float32 // width columns of capRows values
+	lanes   rowLanes  // for counting spans straight (countRows)
 }
 
 func newStage(width int) stage {
@@ -80,6 +86,9 @@ func (st *stage) add(feats []feature, rows []float64, busy bool) {
 // 4*width), as add does decoded ones.
 func (st *stage) addFP32(feats []feature, raw []byte, busy bool) {
 	w := st.width
+	if n := st.countRows(feats, raw, busy); n > 0 {
+		raw = raw[4*w*n:]
+	}
 	for len(raw) >= 4*w {
 		// A span's rows, eight at a time where there is a vector kernel
 		// (see transposeRows); the rest a row at a time.
@@ -114,6 +123,7 @@ func (st *stage) addFP32(feats []feature, raw []byte, busy bool) {
 // empties the stage, yielding between columns as busy says (see
 // yieldToRequests).
 func (st *stage) count(feats []feature, busy bool) {
+	st.lanes.count(feats[:st.width])
 	w, n := st.width, st.rows
 	if n == 0 {
 		return
@@ -194,10 +204,7 @@ func (v *version) flush(busy bool) {
 		v.latencies = v.latencies[:0]
 	}
 	for i := range v.stages {
-		st := &v.stages[i]
-		if st.rows > 0 {
-			f := &v.folds[i]
-			st.count(v.features[f.first:f.first+f.width], busy)
-		}
+		f := &v.folds[i]
+		v.stages[i].count(v.features[f.first:f.first+f.width], busy)
 	}
 }

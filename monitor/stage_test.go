@@ -196,3 +196,68 @@ func checkStaged(t *testing.T, width int, spans, one *stage) {
 		}
 	}
 }
+
+// Rows counted from their bytes' positions (countRows, where there is a
+// vector kernel) count what the same rows staged count, bit for bit:
+// widths around a vector's, spans of every length, some longer than the
+// positions rowLanes holds, flushes with rows waiting, each feature with
+// its own transform, and zeros, tiny and huge values, negatives, random
+// bits, NaN and the infinities among the values.
+func TestCountRows(t *testing.T) {
+	g := newGrid()
+	r := rand.New(rand.NewPCG(64, 64))
+	for _, width := range []int{7, 8, 9, 15, 16, 17, 30, 33, 64, 100} {
+		straight, staged := make([]feature, width), make([]feature, width)
+		for j := range width {
+			straight[j], staged[j] = newFeature(g, "x", false), newFeature(g, "x", false)
+			center, scale := r.NormFloat64()*10, math.Exp(r.NormFloat64()*3)
+			straight[j].setTransform(center, scale)
+			staged[j].setTransform(center, scale)
+		}
+		a, b := newStage(width), newStage(width)
+		counted := 0
+		for range 200 {
+			n := r.IntN(70)
+			vals := make([]float64, n*width)
+			raw := make([]byte, 4*len(vals))
+			for i := range vals {
+				j := i % width
+				x := float32(straight[j].center + r.NormFloat64()*straight[j].scale*3)
+				switch r.IntN(40) {
+				case 0:
+					x = 0
+				case 1:
+					x = float32([...]float64{math.NaN(), math.Inf(1), math.Inf(-1)}[r.IntN(3)])
+				case 2:
+					x = float32(straight[j].center + straight[j].scale*1e-5*r.NormFloat64())
+				case 3:
+					x = float32(r.NormFloat64() * 1e30)
+				case 4:
+					x = math.Float32frombits(r.Uint32())
+				}
+				vals[i] = float64(x)
+				binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(x))
+			}
+			k := a.countRows(straight, raw, false)
+			a.addFP32(straight, raw[4*width*k:], false) // what addFP32 stages
+			counted += k
+			b.add(staged, vals, false)
+			if r.IntN(10) == 0 {
+				// A flush, with rows waiting.
+				a.count(straight, false)
+			}
+		}
+		a.count(straight, false)
+		b.count(staged, false)
+		for j := range width {
+			x, y := straight[j].ref, staged[j].ref
+			if !slices.Equal(x.cnt, y.cnt) || x.n != y.n || x.nonFinite != y.nonFinite || x.lo != y.lo || x.hi != y.hi || x.n == 0 {
+				t.Fatalf("width %d, feature %d: straight n=%v nonFinite=%v [%d,%d), staged n=%v nonFinite=%v [%d,%d)",
+					width, j, x.n, x.nonFinite, x.lo, x.hi, y.n, y.nonFinite, y.lo, y.hi)
+			}
+		}
+		if width >= 8 && runtime.GOARCH == "amd64" && cpu.X86.HasAVX2 && counted == 0 {
+			t.Fatalf("width %d: countRows counted no row, so nothing above compared it", width)
+		}
+	}
+}

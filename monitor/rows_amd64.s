@@ -1,0 +1,100 @@
+#include "textflag.h"
+#include "go_asm.h"
+
+// func rowPositions8(ps *int32, src *byte, rows, rowBytes, nv int, center, inv *float32, lohi *int32, k *laneConsts)
+//
+// positions8's arithmetic on rows rather than a column: each row of
+// rowBytes at src is nv vectors of eight float32s, the first nv-1 at
+// 32-byte steps and the last the row's final 32 bytes, and vector v is
+// transformed with its own lanes' centers and inverse scales
+// (center[8v:8v+8], inv[8v:8v+8]). A row's nv*8 positions go to ps in
+// order, zeroPos for NaN and the infinities, so that counting them needs
+// no branch: lohi[16nv:24nv] counts them a lane, for the counting to take
+// back. lohi[:8nv] keeps every lane's smallest position but theirs,
+// unsigned (they are -1 there, which never wins), and lohi[8nv:16nv] its
+// largest, signed (the same).
+TEXT ·rowPositions8(SB), NOSPLIT, $0-72
+	MOVQ ps+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ rows+16(FP), R8
+	MOVQ rowBytes+24(FP), R9
+	MOVQ nv+32(FP), R15
+	SHLQ $5, R15                               // nv*32: a row's lanes in bytes
+	MOVQ center+40(FP), R11
+	MOVQ inv+48(FP), R12
+	MOVQ lohi+56(FP), R13
+	LEAQ (R13)(R15*1), R10                     // the largest positions
+	MOVQ k+64(FP), DX
+	LEAQ -32(R9), R14                          // the last vector's offset in a row
+	VPBROADCASTD laneConsts_zeroM1(DX), Y13    // zeroBits - 1
+	VPBROADCASTD laneConsts_maxFinite(DX), Y12 // the largest finite float32's bits
+	VPBROADCASTD laneConsts_abs(DX), Y11       // every bit but the sign
+	VPBROADCASTD laneConsts_cell0(DX), Y10     // the first cell's number
+	MOVQ laneConsts_cells(DX), AX              // &cells[0]
+	TESTQ R8, R8
+	JLE done
+
+row:
+	XORQ BX, BX                         // this vector's lanes, in bytes
+
+vector:
+	LEAQ 32(BX), CX
+	CMPQ CX, R15
+	JEQ last
+	VMOVUPS (SI)(BX*1), Y0
+	JMP loaded
+
+last:
+	VMOVUPS (SI)(R14*1), Y0
+
+loaded:
+	VSUBPS (R11)(BX*1), Y0, Y0
+	VMULPS (R12)(BX*1), Y0, Y0          // b: the transformed value's bits
+	VPAND Y11, Y0, Y1                   // a: its magnitude's
+	VPCMPGTD Y13, Y1, Y2                // a >= zeroBits
+	VPCMPGTD Y12, Y1, Y3                // a beyond the finite: NaN or an infinity
+	VPSRLD $const_cellShift32, Y1, Y4
+	VPSUBD Y10, Y4, Y4                  // c: the cell (negative only below zeroBits)
+	VMOVDQU laneConsts_ncells(DX), Y5
+	VPCMPGTD Y4, Y5, Y5                 // c < len(cells)
+	VPAND Y2, Y5, Y6                    // gather only cells that exist
+	VPXOR Y8, Y8, Y8
+	VPGATHERDD Y6, (AX)(Y4*4), Y8       // e = cells[c]
+	VPSRLD $const_cellSplitBits32, Y8, Y9 // the cell's first slot
+	VPAND laneConsts_splitMask(DX), Y8, Y8 // its split
+	VPSUBD laneConsts_one(DX), Y8, Y8   // split - 1
+	VPAND laneConsts_offsetMask(DX), Y1, Y7 // the offset in the cell
+	VPSUBD Y7, Y8, Y8
+	VPSRLD $31, Y8, Y8                  // offset >= split
+	VPADDD Y8, Y9, Y9
+	VMOVDQU laneConsts_top(DX), Y7
+	VPBLENDVB Y5, Y9, Y7, Y9            // beyond the table: the top slot
+	VPADDD laneConsts_one(DX), Y9, Y9   // k = slot + 1
+	VPSRAD $31, Y0, Y6                  // all ones where negative
+	VPXOR Y6, Y9, Y9
+	VPSUBD Y6, Y9, Y9                   // -k if negative
+	VMOVDQU laneConsts_zero(DX), Y7     // zeroPos
+	VPADDD Y7, Y9, Y9
+	VPBLENDVB Y2, Y9, Y7, Y9            // below zeroBits: zeroPos
+	VPOR Y3, Y9, Y4                     // NaN and infinities: -1 for the bounds,
+	VPBLENDVB Y3, Y7, Y9, Y9            // zeroPos for the counts
+	VMOVDQU Y9, (DI)
+	VPMINUD (R13)(BX*1), Y4, Y5
+	VMOVDQU Y5, (R13)(BX*1)
+	VPMAXSD (R10)(BX*1), Y4, Y5
+	VMOVDQU Y5, (R10)(BX*1)
+	LEAQ (R10)(R15*1), CX               // the lanes' NaN and infinity counts
+	VMOVDQU (CX)(BX*1), Y5
+	VPSUBD Y3, Y5, Y5                   // the mask is -1 where they are
+	VMOVDQU Y5, (CX)(BX*1)
+	ADDQ $32, DI
+	ADDQ $32, BX
+	CMPQ BX, R15
+	JLT vector
+	ADDQ R9, SI
+	DECQ R8
+	JNZ row
+
+done:
+	VZEROUPPER
+	RET
