@@ -124,7 +124,7 @@ type model struct {
 	conceptDirty atomic.Bool
 
 	// busy: samples are arriving, at busyYieldRate a second or more by
-	// the last nap, or the last drain found some; the aggregator's yields
+	// the last measured rate, or the last drain found some; the aggregator's yields
 	// then sleep, so that the scheduler polls the network, and otherwise
 	// only Gosched (see yieldToRequests). Only the aggregator touches it.
 	busy bool
@@ -135,42 +135,38 @@ type model struct {
 	now   time.Time
 }
 
-// idleSpins is how many naps in a row that find nothing an aggregator
-// takes before it parks and waits for a producer's wake-up. Napping while
-// traffic flows means producers never pay for waking it; parking when
-// traffic stops means an idle gateway does not wake a thousand times a
-// second.
-const idleSpins = 100
+// Below busyRate the aggregator parks whenever the rings are empty, and
+// the producer that next publishes wakes it (Tap.announce): it then folds
+// each request's sample right after the request, while the processor is
+// awake for it anyway, and the gateway idles between requests as an
+// unmonitored one does. Napping a millisecond instead (the first design)
+// woke an idle processor a thousand times a second: on this machine's
+// virtual CPUs the monitored gateway took about 920 more timer interrupts
+// a second at 4,000 req/s, and its p50 and p99 ran 4-10% over the
+// unmonitored one's (bench/monitor-cost-ab.sh, fourteenth session). From
+// busyRate on, waking it for every request would cost more than its
+// drains: it naps (napLength), and the producers never pay for a wake-up.
+// The rate is measured over a millisecond or more of drains, naps and
+// parks; when traffic stops it falls below busyRate within one, and an
+// idle gateway does not wake but for the tick.
 
-// napLength is how long the aggregator sleeps before its next drain,
-// given that the last nap, of length prev, ended with found samples
-// waiting. Below busyRate it naps a millisecond. Above, it naps long
-// enough for a quarter of the ring's slots to fill, within 1 to 4 ms, so
-// that a drain folds a hundred samples or more at a time: each drain
-// evicts some of the serving code's lines from the core's caches and the
-// server reloads them, a cost that falls with the number of drains. The
-// fraud model on one core at 64 connections (about 35,000 samples a
-// second, so 4 ms naps), against 1 ms naps, both gateways monitored, in
-// four runs of 15 to 21 alternated rounds: throughput +1.2%, +1.0%,
-// -0.1% and +1.9%, server CPU per request -1.3%, -1.0%, -0.3% and -1.8%
-// (medians of the per-round ratios).
-//
-// Low rates keep 1 ms naps: naps sized so that each drain found an eighth
-// of the ring (up to 20 ms) at every rate were tried, and on this
-// machine's virtual CPUs the served requests' p50 and p99 at 4,000 req/s
-// rose (bench/latency-ab.sh, 14 rounds: p50 214 against 152 µs, p99 1,043
-// against 817), since a processor that idles longer wakes more slowly.
-func napLength(found int, prev time.Duration, slots int) time.Duration {
-	rate := float64(found) / prev.Seconds()
-	if rate < busyRate {
-		return time.Millisecond
-	}
+// napLength is how long the aggregator naps, at rate samples a second
+// (busyRate or more): long enough for a quarter of the ring's slots to
+// fill, within 1 to 4 ms, so that a drain folds a hundred samples or more
+// at a time: each drain evicts some of the serving code's lines from the
+// core's caches and the server reloads them, a cost that falls with the
+// number of drains. The fraud model on one core at 64 connections (about
+// 35,000 samples a second, so 4 ms naps), against 1 ms naps, both
+// gateways monitored, in four runs of 15 to 21 alternated rounds:
+// throughput +1.2%, +1.0%, -0.1% and +1.9%, server CPU per request
+// -1.3%, -1.0%, -0.3% and -1.8% (medians of the per-round ratios).
+func napLength(rate float64, slots int) time.Duration {
 	d := time.Duration(float64(slots) / 4 / rate * float64(time.Second))
 	return min(max(d, time.Millisecond), 4*time.Millisecond)
 }
 
-// busyRate is the sample rate, per second, above which the aggregator
-// naps longer than a millisecond (see napLength).
+// busyRate is the sample rate, per second, from which the aggregator
+// naps rather than parks when the rings are empty.
 const busyRate = 16000
 
 // busyYieldRate is the sample rate, per second, from which the
@@ -191,12 +187,11 @@ func (a *model) run() {
 	defer nap.Stop()
 	defer park.Stop()
 	slots := a.tap.Capacity()
-	idle := 0
-	// found counts the samples drained since the last nap, which lasted
-	// napped.
-	found, napped := 0, time.Millisecond
 	a.now = time.Now()
 	lastTime := a.now
+	// rate is the sample rate measured last, over a millisecond or more;
+	// found counts the samples drained since since.
+	found, since, rate := 0, a.now, 0.0
 	for {
 		n := a.drain()
 		a.now = time.Now()
@@ -211,7 +206,6 @@ func (a *model) run() {
 		}
 		if n > 0 {
 			found += n
-			idle = 0
 			a.busy = true
 			select {
 			case f := <-a.flush:
@@ -223,12 +217,13 @@ func (a *model) run() {
 			}
 			continue
 		}
-		idle++
-		if idle < idleSpins {
-			a.busy = float64(found)/napped.Seconds() >= busyYieldRate
-			napped = napLength(found, napped, slots)
-			found = 0
-			nap.Reset(napped)
+		if d := a.now.Sub(since); d >= time.Millisecond {
+			rate = float64(found) / d.Seconds()
+			found, since = 0, a.now
+		}
+		a.busy = rate >= busyYieldRate
+		if rate >= busyRate {
+			nap.Reset(napLength(rate, slots))
 			select {
 			case <-nap.C:
 			case f := <-a.flush:
@@ -241,7 +236,6 @@ func (a *model) run() {
 		}
 		// Park. Setting the flag and then looking again closes the race
 		// with a producer that published before seeing the flag.
-		a.busy = false
 		a.tap.parked.Store(true)
 		if a.pending() {
 			a.tap.parked.Store(false)
@@ -249,7 +243,6 @@ func (a *model) run() {
 		}
 		select {
 		case <-a.tap.wake:
-			idle = 0
 		case <-park.C:
 		case f := <-a.flush:
 			a.drainAll()

@@ -433,28 +433,23 @@ func TestAddModelReplaceRemove(t *testing.T) {
 	m.Close()
 }
 
-// The aggregator naps a millisecond at low rates, longer when busy, never
-// longer than it takes a quarter of the ring to fill nor than 4 ms.
+// A busy aggregator naps until a quarter of the ring has filled, within 1
+// to 4 ms.
 func TestNapLength(t *testing.T) {
 	ms := time.Millisecond
 	for _, c := range []struct {
-		found int
-		prev  time.Duration
+		rate  float64
 		slots int
 		want  time.Duration
 	}{
-		{0, ms, 4096, ms},                        // idle
-		{4, ms, 4096, ms},                        // 4,000 samples/s
-		{15, ms, 4096, ms},                       // below busyRate
-		{35, ms, 4096, 4 * ms},                   // 35,000/s: a quarter ring takes 29 ms
-		{140, 4 * ms, 4096, 4 * ms},              // the same rate, measured over a long nap
-		{40, 4 * ms, 4096, ms},                   // 10,000/s: back to 1 ms
-		{400, ms, 4096, 2560 * time.Microsecond}, // 400,000/s: a quarter ring in 2.56 ms
-		{4000, ms, 4096, ms},                     // 4 M/s: a quarter ring fills in 0.26 ms
-		{35, ms, 64, ms},                         // a tiny ring
+		{16000, 4096, 4 * ms},                   // busyRate: a quarter ring takes 64 ms
+		{35000, 4096, 4 * ms},                   // 29 ms
+		{400000, 4096, 2560 * time.Microsecond}, // a quarter ring in 2.56 ms
+		{4e6, 4096, ms},                         // 0.26 ms
+		{35000, 64, ms},                         // a tiny ring
 	} {
-		if got := napLength(c.found, c.prev, c.slots); got != c.want {
-			t.Errorf("napLength(%d, %v, %d) = %v, want %v", c.found, c.prev, c.slots, got, c.want)
+		if got := napLength(c.rate, c.slots); got != c.want {
+			t.Errorf("napLength(%v, %d) = %v, want %v", c.rate, c.slots, got, c.want)
 		}
 	}
 }
