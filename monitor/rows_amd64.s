@@ -1,14 +1,14 @@
 #include "textflag.h"
 #include "go_asm.h"
 
-// func rowPositions8(ps *int32, src *byte, rows, rowBytes, nv int, center, inv *float32, lohi *int32, k *laneConsts)
+// func rowPositions8(ps *uint16, src *byte, rows, rowBytes, nv int, center, inv *float32, lohi *int32, k *laneConsts)
 //
 // positions8's arithmetic on rows rather than a column: each row of
 // rowBytes at src is nv vectors of eight float32s, the first nv-1 at
 // 32-byte steps and the last the row's final 32 bytes, and vector v is
 // transformed with its own lanes' centers and inverse scales
 // (center[8v:8v+8], inv[8v:8v+8]). A row's nv*8 positions go to ps in
-// order, zeroPos for NaN and the infinities, so that counting them needs
+// order, as uint16s (positions number under 2,800), zeroPos for NaN and the infinities, so that counting them needs
 // no branch: lohi[16nv:24nv] counts them a lane, for the counting to take
 // back. lohi[:8nv] keeps every lane's smallest position but theirs,
 // unsigned (they are -1 there, which never wins), and lohi[8nv:16nv] its
@@ -78,7 +78,9 @@ loaded:
 	VPBLENDVB Y2, Y9, Y7, Y9            // below zeroBits: zeroPos
 	VPOR Y3, Y9, Y4                     // NaN and infinities: -1 for the bounds,
 	VPBLENDVB Y3, Y7, Y9, Y9            // zeroPos for the counts
-	VMOVDQU Y9, (DI)
+	VEXTRACTI128 $1, Y9, X6
+	VPACKUSDW X6, X9, X6                // the eight as uint16s
+	VMOVDQU X6, (DI)
 	VPMINUD (R13)(BX*1), Y4, Y5
 	VMOVDQU Y5, (R13)(BX*1)
 	VPMAXSD (R10)(BX*1), Y4, Y5
@@ -87,7 +89,7 @@ loaded:
 	VMOVDQU (CX)(BX*1), Y5
 	VPSUBD Y3, Y5, Y5                   // the mask is -1 where they are
 	VMOVDQU Y5, (CX)(BX*1)
-	ADDQ $32, DI
+	ADDQ $16, DI
 	ADDQ $32, BX
 	CMPQ BX, R15
 	JLT vector
