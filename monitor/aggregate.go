@@ -140,10 +140,11 @@ type model struct {
 // each request's sample right after the request, while the processor is
 // awake for it anyway, and the gateway idles between requests as an
 // unmonitored one does. Napping a millisecond instead (the first design)
-// woke an idle processor a thousand times a second: on this machine's
-// virtual CPUs the monitored gateway took about 920 more timer interrupts
-// a second at 4,000 req/s, and its p50 and p99 ran 4-10% over the
-// unmonitored one's (bench/monitor-cost-ab.sh, fourteenth session). From
+// woke an idle processor a thousand times a second: at 4,000 req/s the
+// monitored gateway's core took 0.235 timer interrupts a request napping,
+// 0.043 parked, the unmonitored one's 0.035-0.042, at the same CPU a
+// request (bench/README.md, fourteenth session; what that does to p99 is
+// below what a day's runs of bench/monitor-cost-ab.sh agree on). From
 // busyRate on, waking it for every request would cost more than its
 // drains: it naps (napLength), and the producers never pay for a wake-up.
 // The rate is measured over a millisecond or more of drains, naps and
@@ -294,7 +295,8 @@ const drainBatch = 32
 // rounds' ratios ran from 0.4 to 4. Measured since with the two gateways
 // alternated every two seconds (bench/monitor-cost-ab.sh): p99 +1.6%
 // (pooled pairs) and +3.8% (rounds), where an A/A gave -0.7% and -0.1%
-// (bench/README.md, thirteenth session). At 64 connections it costs no
+// (bench/README.md, thirteenth session), though the same build measured
+// +10.1% and +3.7% on another day (fourteenth session). At 64 connections it costs no
 // throughput (an A/B of the two yields: -0.2%), since under load the poll
 // finds work at once. But on an idle processor
 // the sleep lasts about a millisecond, since the scheduler's blocking
