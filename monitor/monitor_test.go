@@ -433,6 +433,30 @@ func TestAddModelReplaceRemove(t *testing.T) {
 	m.Close()
 }
 
+// Below busyRate the aggregator parks when the rings are empty, and the
+// next push wakes it: each sample is folded without a Flush, well before
+// the tick that would otherwise fold it, and the aggregator parks again.
+func TestParkedAggregatorWakes(t *testing.T) {
+	m, tap := newFraud(t, Config{})
+	g := newStream(7)
+	within := func(what string, ok func() bool) {
+		t.Helper()
+		for start := time.Now(); !ok(); time.Sleep(100 * time.Microsecond) {
+			if time.Since(start) > tick/2 {
+				t.Fatal(what)
+			}
+		}
+	}
+	within("the idle aggregator did not park", tap.parked.Load)
+	for i := range uint64(3) {
+		if !tap.Push(g.next()) {
+			t.Fatal("push refused")
+		}
+		within("a sample was not folded within half a tick of its push", func() bool { return report(t, m).Sampled == i+1 })
+		within("the aggregator did not park again", tap.parked.Load)
+	}
+}
+
 // A busy aggregator naps until a quarter of the ring has filled, within 1
 // to 4 ms.
 func TestNapLength(t *testing.T) {
