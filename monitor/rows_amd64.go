@@ -45,7 +45,9 @@ const rowPositions = 8192
 
 // build makes the lanes of feats, the fold's features, and reports
 // whether it could: not while any transform is still being learnt, nor
-// for a fold wider than rowPositions.
+// for a fold wider than rowPositions. Lanes are built once: a transform,
+// once fixed, stays (fixTransform, or a persisted reference restored
+// before the first row).
 func (l *rowLanes) build(feats []feature) bool {
 	w := len(feats)
 	for i := range feats {

@@ -55,7 +55,7 @@ type stage struct {
 	capRows int       // rows a column holds
 	rows    int       // staged rows
 	cols    []float32 // width columns of capRows values
-	lanes   rowLanes  // for counting spans straight (countRows)
+	lanes   rowLanes  // the positions of rows that skip the stage (countRows)
 }
 
 func newStage(width int) stage {
@@ -121,7 +121,7 @@ func (st *stage) addFP32(feats []feature, raw []byte, busy bool) {
 
 // count adds the staged rows to feats' sinks, a column at a time, and
 // empties the stage, yielding between columns as busy says (see
-// yieldToRequests).
+// yieldToRequests); the positions waiting in lanes first.
 func (st *stage) count(feats []feature, busy bool) {
 	st.lanes.count(feats[:st.width])
 	w, n := st.width, st.rows
