@@ -44,8 +44,8 @@ type rowLanes struct {
 const rowPositions = 8192
 
 // build makes the lanes of feats, the fold's features, and reports
-// whether it could: not while any transform is still being learnt, nor
-// for a fold wider than rowPositions. Lanes are built once: a transform,
+// whether it could: not while any transform is still being learnt. A fold
+// is at most rowPositions wide (countRows). Lanes are built once: a transform,
 // once fixed, stays (fixTransform, or a persisted reference restored
 // before the first row).
 func (l *rowLanes) build(feats []feature) bool {
@@ -56,9 +56,6 @@ func (l *rowLanes) build(feats []feature) bool {
 		}
 	}
 	nv := (w + 7) / 8
-	if 8*nv > rowPositions {
-		return false
-	}
 	l.center, l.inv = make([]float32, 8*nv), make([]float32, 8*nv)
 	l.lane, l.lohi = make([]int, w), make([]int32, 24*nv)
 	for j := range w {
@@ -87,7 +84,7 @@ func (l *rowLanes) build(feats []feature) bool {
 func (st *stage) countRows(feats []feature, raw []byte, busy bool) int {
 	w := st.width
 	rows := len(raw) / (4 * w)
-	if !hasAVX2 || w < 8 || rows == 0 {
+	if !hasAVX2 || w < 8 || w > rowPositions || rows == 0 {
 		return 0
 	}
 	l := &st.lanes

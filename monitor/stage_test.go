@@ -261,3 +261,28 @@ func TestCountRows(t *testing.T) {
 		}
 	}
 }
+
+// A fold wider than the positions rowLanes holds a row of is staged; one
+// as wide as that is not, where there is a vector kernel.
+func TestCountRowsWide(t *testing.T) {
+	g := newGrid()
+	for _, c := range []struct{ width, want int }{{8192, 1}, {8193, 0}} {
+		feats := make([]feature, c.width)
+		for j := range feats {
+			feats[j] = newFeature(g, "x", false)
+			feats[j].setTransform(0, 1)
+		}
+		st := newStage(c.width)
+		want := c.want
+		if runtime.GOARCH != "amd64" || !cpu.X86.HasAVX2 {
+			want = 0
+		}
+		if got := st.countRows(feats, make([]byte, 4*c.width), false); got != want {
+			t.Errorf("width %d: countRows took %d rows, want %d", c.width, got, want)
+		}
+		st.count(feats, false)
+		if feats[0].ref.n != float64(want) {
+			t.Errorf("width %d: %v counted, want %d", c.width, feats[0].ref.n, want)
+		}
+	}
+}
