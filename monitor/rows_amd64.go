@@ -25,9 +25,9 @@ func rowPositions8(ps *uint16, src *byte, rows, rowBytes, nv int, center, inv *f
 //
 // Positions wait in ps, as values wait in a stage, so that a feature's
 // counts are fetched once for many rows. In the fraud gateway's profile at
-// 64 connections, the counting took 83 ns a sample when each span (some
-// 28 rows) was counted as it came, 41-43 ns with 128 rows waiting as
-// int32s, 36-38 with 256 as uint16s.
+// 64 connections (bench/README.md, fourteenth session), the counting took
+// 83 ns a sample when each span (some 28 rows) was counted as it came,
+// 41-43 ns with 128 rows waiting as int32s, 36-38 with 256 as uint16s.
 type rowLanes struct {
 	nv          int
 	center, inv []float32 // a lane's feature's transform, nv*8
@@ -35,7 +35,6 @@ type rowLanes struct {
 	lohi        []int32   // the kernel's bounds and non-finite counts a lane
 	ps          []uint16  // rows' positions, nv*8 a row
 	rows        int       // rows in ps
-	capRows     int
 }
 
 // rowPositions is how many positions rowLanes holds: 16 KB of uint16s, so
@@ -71,8 +70,7 @@ func (l *rowLanes) build(feats []feature) bool {
 		}
 		l.center[i], l.inv[i] = float32(feats[j].center), float32(feats[j].inv)
 	}
-	l.capRows = rowPositions / (8 * nv)
-	l.ps = make([]uint16, l.capRows*8*nv)
+	l.ps = make([]uint16, rowPositions/(8*nv)*8*nv)
 	l.nv = nv
 	l.reset()
 	return true
@@ -92,13 +90,14 @@ func (st *stage) countRows(feats []feature, raw []byte, busy bool) int {
 		return 0
 	}
 	per := 8 * l.nv
+	capRows := len(l.ps) / per
 	k := &feats[0].sink.g.lanes
 	for done := 0; done < rows; {
-		n := min(rows-done, l.capRows-l.rows)
+		n := min(rows-done, capRows-l.rows)
 		rowPositions8(&l.ps[l.rows*per], &raw[4*w*done], n, 4*w, l.nv, &l.center[0], &l.inv[0], &l.lohi[0], k)
 		l.rows += n
 		done += n
-		if l.rows == l.capRows {
+		if l.rows == capRows {
 			if done < rows {
 				yieldToRequests(busy) // as stage.count does between columns
 			}
