@@ -181,12 +181,19 @@ const tick = time.Second
 
 // run is the aggregator: it drains the rings, folds samples, closes
 // windows, and exits when stop closes.
+//
+// Parked, it waits on the tap's wake channel alone, which producers,
+// Flush, shutdown and the ticker (tickParked) all poke: a receive on one
+// channel, where a select over the wake, the ticker, flush and stop cost
+// 0.35 µs a request at 4,000 req/s in the server's profile (on lines gone
+// cold since the last request, and a ticker's channel also enters and
+// leaves the timer heap each time a select blocks on it). Flushes and
+// stop are therefore looked for after every wake (calls).
 func (a *model) run() {
 	defer close(a.done)
 	nap := time.NewTimer(time.Millisecond)
-	park := time.NewTicker(tick)
 	defer nap.Stop()
-	defer park.Stop()
+	go a.tickParked()
 	slots := a.tap.Capacity()
 	a.now = time.Now()
 	lastTime := a.now
@@ -205,25 +212,19 @@ func (a *model) run() {
 				}
 			}
 		}
-		if n > 0 {
-			found += n
-			a.busy = true
-			select {
-			case f := <-a.flush:
-				a.drainAll()
-				close(f)
-			case <-a.stop:
-				return
-			default:
-			}
-			continue
+		if a.calls() {
+			return
 		}
+		found += n
 		if d := a.now.Sub(since); d >= time.Millisecond {
 			rate = float64(found) / d.Seconds()
 			found, since = 0, a.now
 		}
-		a.busy = rate >= busyYieldRate
+		a.busy = n > 0 || rate >= busyYieldRate
 		if rate >= busyRate {
+			if n > 0 {
+				continue
+			}
 			nap.Reset(napLength(rate, slots))
 			select {
 			case <-nap.C:
@@ -235,24 +236,64 @@ func (a *model) run() {
 			}
 			continue
 		}
-		// Park. Setting the flag and then looking again closes the race
-		// with a producer that published before seeing the flag.
+		// Park, even right after a drain that found samples: at this rate
+		// the next is most likely a request away, and pending looks again.
+		// Setting the flag and then looking closes the race with a
+		// producer that published before seeing the flag.
 		a.tap.parked.Store(true)
 		if a.pending() {
 			a.tap.parked.Store(false)
 			continue
 		}
+		<-a.tap.wake
+		a.tap.parked.Store(false)
+		// The wake readied this goroutine to run next on the producer's
+		// processor, ahead of the requests already runnable there: the
+		// members of a batch its leader has just woken, or requests the
+		// network poller found. Gosched puts it behind them, so it folds
+		// when they have answered. At 4,000 req/s on one core, the time
+		// requests spent runnable while the aggregator ran went from
+		// 1.7-2.2 µs a request (a four-case select, no Gosched) and 0.8
+		// (one channel) to 0.16-0.22, traced (bench/aggregator-trace.sh).
+		runtime.Gosched()
+	}
+}
+
+// calls serves the flushes asked for (Monitor.Flush queues them, then
+// pokes the wake channel) and reports whether shutdown asked the
+// aggregator to stop. Each look is a non-blocking receive from one
+// channel, which takes no lock while the channel is empty.
+func (a *model) calls() (stop bool) {
+	for {
 		select {
-		case <-a.tap.wake:
-		case <-park.C:
 		case f := <-a.flush:
 			a.drainAll()
 			close(f)
+			continue
+		default:
+		}
+		break
+	}
+	select {
+	case <-a.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// tickParked wakes the aggregator every tick, so that a parked one closes
+// windows by time and persists references on an idle gateway.
+func (a *model) tickParked() {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			a.tap.poke()
 		case <-a.stop:
-			a.tap.parked.Store(false)
 			return
 		}
-		a.tap.parked.Store(false)
 	}
 }
 

@@ -101,7 +101,7 @@ func (m *Monitor) newModel(name string, cfg Config, specs []VersionSpec) (*model
 		name: name, cfg: cfg, task: task, log: m.log, dir: m.dataDir,
 		th:    thresholds{psi: cfg.PSIThreshold, js: cfg.JSThreshold, alpha: cfg.KSAlpha},
 		stop:  make(chan struct{}),
-		flush: make(chan chan struct{}),
+		flush: make(chan chan struct{}, pendingFlushes),
 		done:  make(chan struct{}),
 	}
 	// Tap specs: every numeric tensor of any version, by name and role,
@@ -227,6 +227,7 @@ func (a *model) shutdown() {
 		return
 	}
 	close(a.stop)
+	a.tap.poke()
 	<-a.done
 	for _, v := range a.versions {
 		a.persist(v)
@@ -280,12 +281,22 @@ func (m *Monitor) Flush(name string) bool {
 	done := make(chan struct{})
 	select {
 	case a.flush <- done:
-		<-done
+	case <-a.done:
+		return false
+	}
+	a.tap.poke()
+	select {
+	case <-done:
 		return true
 	case <-a.done:
 		return false
 	}
 }
+
+// pendingFlushes is how many Flush calls may wait for the aggregator at
+// once before more block to queue: a parked aggregator learns of them
+// from a poke (see model.run), so they must be queued before it looks.
+const pendingFlushes = 16
 
 func (m *Monitor) model(name string) *model {
 	m.mu.Lock()

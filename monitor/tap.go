@@ -468,10 +468,16 @@ func (t *Tap) announce(r *ring, next uint64) {
 
 func (t *Tap) wakeAggregator() {
 	if t.parked.CompareAndSwap(true, false) {
-		select {
-		case t.wake <- struct{}{}:
-		default:
-		}
+		t.poke()
+	}
+}
+
+// poke leaves a wake-up for the aggregator, parked or not: a spare one
+// only costs it a look at empty rings.
+func (t *Tap) poke() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
 	}
 }
 
