@@ -9,7 +9,9 @@
 # (default 2s) on each, the order swapping every round, at RATE requests a
 # second (default 4000, open loop, every request timed from its intended
 # send time) or, with RATE=0, at CONNS closed-loop clients (default 64).
-# The gateway not being measured is idle, not stopped.
+# The gateway not being measured is idle, not stopped. Without wrk the
+# warm-up is the harness's, at 64 clients; BUILD=0 uses bin/infergate as it
+# is (a machine without Go, such as a lent device machine).
 #
 # Why: gateways measured one after the other for tens of seconds compare
 # this machine's drift as much as the gateways (an A/A of two identical
@@ -33,13 +35,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PAIRS=${PAIRS:-8} ROUNDS=${ROUNDS:-10} DURATION=${DURATION:-2s} RATE=${RATE:-4000} CONNS=${CONNS:-64}
 WARMUP=${WARMUP:-4s} BASELINE=${BASELINE:-off} SERVER_CPU=${SERVER_CPU:-0} LOAD_CPU=${LOAD_CPU:-1}
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
-go build -o bin/infergate ./cmd/infergate
+[ "${BUILD:-1}" = 0 ] || go build -o bin/infergate ./cmd/infergate
 . bench/fraud-common.sh
 
 TMP=$(mktemp -d)
 A= B=
-trap 'kill $A $B 2>/dev/null; wait $A $B 2>/dev/null || true; rm -rf "$TMP"' EXIT
+trap 'kill $A $B 2>/dev/null || true; wait $A $B 2>/dev/null || true; rm -rf "$TMP"' EXIT
 fraud_repos "$TMP"
 load=(-rate "$RATE")
 [ "$RATE" = 0 ] && load=(-concurrency "$CONNS")
@@ -50,7 +51,12 @@ for p in $(seq "$PAIRS"); do
     --http-port 9520 --metrics-port 9522 --log-level warn --data-dir "$TMP/b-$p" & B=$!
   wait_ready 9500 9520
   for port in 9500 9520; do
-    taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"$WARMUP" -s bench/fraud.lua "http://127.0.0.1:$port/v2/models/fraud/infer" -- "$TMP/bodies.txt" >/dev/null
+    if command -v wrk >/dev/null; then
+      taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"$WARMUP" -s bench/fraud.lua "http://127.0.0.1:$port/v2/models/fraud/infer" -- "$TMP/bodies.txt" >/dev/null
+    else
+      taskset -c "$LOAD_CPU" bin/infergate bench -url "http://127.0.0.1:$port" -model fraud -input "$TMP/bodies" \
+        -concurrency 64 -duration "$WARMUP" -warmup 0s -quiet >/dev/null
+    fi
   done
   taskset -c "$LOAD_CPU" bin/infergate bench -url http://127.0.0.1:9500 -compare http://127.0.0.1:9520 \
     -compare-rounds "$ROUNDS" -model fraud -input "$TMP/bodies" "${load[@]}" -duration "$DURATION" -warmup 300ms \
