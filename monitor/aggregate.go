@@ -56,15 +56,22 @@ type version struct {
 	sampled  atomic.Uint64
 	openRows atomic.Int64
 
-	// Guarded by model.mu: what Drift reads.
+	// Guarded by model.mu: what Drift reads. last points into results:
+	// closeWindow fills the other one, then swaps them under the lock.
+	// Drift copies the result under the lock, so nothing outside it
+	// holds the one being refilled, and closing a window allocates
+	// nothing (before, 6.8 KB in 10 allocations, the monitored gateway's
+	// only garbage: a collection every few seconds at 64 connections).
 	last       *windowResult
+	results    [2]windowResult
 	dataAlarm  Alarm
 	predAlarm  Alarm
 	concept    concept
 	refReadyAt time.Time
 }
 
-// windowResult is a closed window's comparison, immutable once made.
+// windowResult is a closed window's comparison, unchanged while it is
+// version.last.
 type windowResult struct {
 	ID          uint64
 	Start, End  time.Time
@@ -824,7 +831,12 @@ const compareYield = 8
 // the alarms, and starts the next window.
 func (a *model) closeWindow(v *version) {
 	v.flush(a.busy)
-	res := &windowResult{ID: v.window, Start: v.winStart, End: a.now, Rows: v.winRows}
+	res := &v.results[0]
+	if res == v.last {
+		res = &v.results[1]
+	}
+	*res = windowResult{ID: v.window, Start: v.winStart, End: a.now, Rows: v.winRows,
+		Inputs: res.Inputs[:0], Outputs: res.Outputs[:0]}
 	if v.latency.n > 0 {
 		res.LatencyP50 = time.Duration(v.latency.quantile(0.5) * float64(time.Microsecond))
 		res.LatencyP99 = time.Duration(v.latency.quantile(0.99) * float64(time.Microsecond))

@@ -12,7 +12,7 @@ import (
 
 // fraudModel is a fraud-like model's monitor state: input [N, 30] FP32,
 // output [N, 2] FP32, 4096 slots of slotRows rows. Nothing runs.
-func fraudModel(b *testing.B, slotRows int) *model {
+func fraudModel(b testing.TB, slotRows int) *model {
 	m := New("", nil)
 	a, err := m.newModel("fraud", Config{SampleRate: 1, SlotRows: slotRows}.WithDefaults(), []VersionSpec{fraudSpec("")})
 	if err != nil {
@@ -170,7 +170,7 @@ func fill(a *model, n int) []filled {
 
 // learnedFraudModel is a fraud model whose reference is complete, with
 // the samples it learnt from, for benchmarks of the steady state.
-func learnedFraudModel(b *testing.B) (*model, []filled) {
+func learnedFraudModel(b testing.TB) (*model, []filled) {
 	a := fraudModel(b, 1)
 	fs := fill(a, 4096)
 	a.now = time.Now()

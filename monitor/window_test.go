@@ -2,6 +2,8 @@ package monitor
 
 import (
 	"encoding/json"
+	goruntime "runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -115,5 +117,74 @@ func TestVersions(t *testing.T) {
 	if len(r.Versions) != 2 || r.Versions[0].Window == nil || r.Versions[1].Window == nil ||
 		len(r.Versions[0].Window.Features) != 30 || len(r.Versions[1].Window.Features) != 31 {
 		t.Fatalf("versions: %+v", r.Versions)
+	}
+}
+
+// Closing a window fills whichever of the version's two results Drift is
+// not reading and then swaps them: once both exist, a close allocates
+// nothing, and the result published before stays as it was.
+func TestWindowCloseAllocatesNothing(t *testing.T) {
+	a, fs := learnedFraudModel(t)
+	v := a.versions[0]
+	var before, after goruntime.MemStats
+	for i := range 6 {
+		for j := range a.cfg.WindowSize - 1 {
+			f := fs[(i*a.cfg.WindowSize+j)%len(fs)]
+			a.fold(f.s, f.meta, f.data)
+		}
+		v.flush(false)
+		prev := v.last
+		var kept windowResult
+		if prev != nil {
+			kept = *prev
+			kept.Inputs = append([]FeatureDrift(nil), prev.Inputs...)
+		}
+		goruntime.ReadMemStats(&before)
+		a.closeWindow(v)
+		goruntime.ReadMemStats(&after)
+		if v.last == nil || v.last == prev || len(v.last.Inputs) != fraudFeatures || v.last.ID != uint64(i) {
+			t.Fatalf("close %d: last %p (before %p), %+v", i, v.last, prev, v.last)
+		}
+		if prev != nil && (prev.ID != kept.ID || !slices.Equal(prev.Inputs, kept.Inputs)) {
+			t.Fatalf("close %d rewrote the result it replaced", i)
+		}
+		if n := after.Mallocs - before.Mallocs; i >= 2 && n != 0 {
+			t.Errorf("close %d: %d allocations", i, n)
+		}
+	}
+}
+
+// Drift reads the last window's result while the aggregator closes
+// windows (under -race, a reader of the result being refilled is caught).
+func TestDriftWhileWindowsClose(t *testing.T) {
+	m, tap := newFraud(t, Config{ReferenceSize: 100, WindowSize: 100})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		g := newStream(21)
+		for range 3000 {
+			for !tap.Push(g.next()) {
+				goruntime.Gosched()
+			}
+		}
+	}()
+	windows := uint64(0)
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		r := report(t, m)
+		if w := r.Window; w != nil {
+			if len(w.Features) != fraudFeatures || w.Rows < 100 || w.ID < windows {
+				t.Fatalf("window %+v after %d", w, windows)
+			}
+			windows = w.ID
+		}
+	}
+	m.Flush("fraud")
+	if w := report(t, m).Window; w == nil || w.ID < 20 {
+		t.Fatalf("windows closed: %+v", w)
 	}
 }
