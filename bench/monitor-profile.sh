@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Where the fraud gateway's core goes, in nanoseconds per request: the
 # gateway (BIN, default bin/infergate; MONITOR_ON=0 for monitoring off) on
-# CPU 0 under wrk at 64 connections on CPU 1, recorded by perf for the
-# length of one wrk run; each symbol's share of the samples times the
+# CPU 0 under wrk at 64 connections on CPU 1 (or, with RATE, the harness at
+# RATE requests a second, open loop), recorded by perf for the length of
+# one run; each symbol's share of the samples times the
 # server's CPU time (the scheduler's) over the requests wrk completed.
 # Prints the symbols matching PATTERN and not EXCLUDE (default: the
 # monitor's and the tap's code, not the request metrics every gateway
@@ -11,6 +12,7 @@
 #   bash bench/monitor-profile.sh
 #   BIN=/tmp/old/bin/infergate bash bench/monitor-profile.sh
 #   PATTERN='Tap\).Push|copyTensor|ring\).warm|prefetchLines' bash bench/monitor-profile.sh
+#   RATE=4000 DURATION=16s PATTERN=. bash bench/monitor-profile.sh   # open loop at 4,000 req/s (harness), every symbol
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin/infergate} DURATION=${DURATION:-5s} MONITOR_ON=${MONITOR_ON:-1}
@@ -31,12 +33,21 @@ wait_ready 9600
 url=http://127.0.0.1:9600/v2/models/fraud/infer
 taskset -c 1 wrk -t1 -c64 -d2s -s bench/fraud.lua $url -- "$TMP/bodies.txt" >/dev/null
 c0=$(cpu_ns $P)
-perf record -q -F 2999 -g -p $P -o "$TMP/perf.data" -- \
-  taskset -c 1 wrk -t1 -c64 -d"$DURATION" -s bench/fraud.lua $url -- "$TMP/bodies.txt" > "$TMP/wrk.out" 2>/dev/null
+if [ -n "${RATE:-}" ]; then
+  perf record -q -F 4999 -g -p $P -o "$TMP/perf.data" -- \
+    taskset -c 1 bin/infergate bench -url http://127.0.0.1:9600 -model fraud -input "$TMP/bodies" \
+    -rate "$RATE" -duration "$DURATION" -format json -quiet > "$TMP/bench.json"
+  n=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["run"]["requests"])' "$TMP/bench.json")
+  rps=$RATE
+else
+  perf record -q -F 2999 -g -p $P -o "$TMP/perf.data" -- \
+    taskset -c 1 wrk -t1 -c64 -d"$DURATION" -s bench/fraud.lua $url -- "$TMP/bodies.txt" > "$TMP/wrk.out" 2>/dev/null
+  n=$(awk '/requests in/ {print $1}' "$TMP/wrk.out")
+  rps=$(awk '/Requests\/sec/ {print $2}' "$TMP/wrk.out")
+fi
 c1=$(cpu_ns $P)
-n=$(awk '/requests in/ {print $1}' "$TMP/wrk.out")
 per=$(awk -v c=$((c1 - c0)) -v n="$n" 'BEGIN {printf "%.1f", c / n}')
-echo "$n requests, $(awk '/Requests\/sec/ {print $2}' "$TMP/wrk.out") req/s under perf, server CPU $per ns a request"
+echo "$n requests, $rps req/s under perf, server CPU $per ns a request"
 perf report -i "$TMP/perf.data" --no-children --sort sym --stdio -g none 2>/dev/null |
   awk -v per="$per" -v pat="$PATTERN" -v ex="$EXCLUDE" '
     /^ *[0-9.]+%/ { pct = $1 + 0; sub(/^ *[0-9.]+% +\[.\] +/, ""); sub(/ +$/, "")
