@@ -7,8 +7,9 @@
 # each gateway's mean time a request in each phase of its own
 # infergate_request_phase_seconds histogram (decode, queue, compute,
 # encode) over those rounds, the compute phase's distribution (share of
-# requests within each bucket bound, µs), requests a run, and the
-# harness's pooled B/A ratios. The compute phase runs from a batch's start
+# requests within each bucket bound, µs), requests a run, what the Go heap
+# allocated and how many collections ran meanwhile, and the harness's
+# pooled B/A ratios. The compute phase runs from a batch's start
 # until the member's goroutine runs again, so it holds the run and what
 # the processor did before the member got it back.
 #
@@ -30,7 +31,8 @@ done
 snap() {
   for p in 9502 9522; do
     curl -sf "http://127.0.0.1:$p/metrics" |
-      grep -E '^infergate_request_phase_seconds_(sum|count|bucket)|^infergate_batch_requests_(sum|count)' | sed "s/^/$p /"
+      grep -E '^infergate_request_phase_seconds_(sum|count|bucket)|^infergate_batch_requests_(sum|count)|^go_memstats_alloc_bytes_total|^go_gc_duration_seconds_count' |
+      sed "s/^/$p /"
   done
 }
 load=(-rate "$RATE")
@@ -58,7 +60,9 @@ for port, name in (("9502", "A (off)"), ("9522", "B (on)")):
     cdf = sorted((float(re.search(r'le="([^"]+)"', k).group(1)), v) for k, v in series.items()
                  if k.startswith("infergate_request_phase_seconds_bucket") and 'phase="compute"' in k)
     total = cdf[-1][1] or 1
-    print("%s: %d requests; %s; %.1f requests a run" % (name, count.get("compute", 0), ", ".join(means), reqs / (runs or 1)))
+    print("%s: %d requests; %s; %.1f requests a run; Go heap %.2f MB allocated, %d collections" % (
+        name, count.get("compute", 0), ", ".join(means), reqs / (runs or 1),
+        series.get("go_memstats_alloc_bytes_total", 0) / 1e6, series.get("go_gc_duration_seconds_count", 0)))
     print("  compute within " + " ".join("%g:%.3f" % (le * 1e6, n / total) for le, n in cdf if 4e-6 <= le <= 3e-4))
 c = json.load(open(t + "/ab.json"))["compare"]["pooled_ratio"]
 print("harness, pooled B/A: throughput %+.1f%%, p50 %+.1f%%, p99 %+.1f%%" % tuple(100 * (c[k] - 1) for k in ("throughput", "p50", "p99")))
