@@ -3,7 +3,9 @@
 # itself: the fraud demo sampled into the monitor (its defaults) and not
 # monitored, every gateway alone on CPU 0, started, warmed for WARMUP
 # (default 4s, which fills the prediction table), measured by wrk at 64
-# connections from CPU 1 for DURATION and stopped. Each round measures every
+# connections from CPU 1 for DURATION and stopped (with RATE, the harness at
+# RATE requests a second instead, open loop, and its p99 in place of
+# throughput). Each round measures every
 # entry once, the order rotating by one entry a round. Prints each round
 # (requests and server CPU ns a request per entry), then for each build its
 # monitored/unmonitored medians of the per-round ratios, and every entry
@@ -22,6 +24,7 @@
 # other build's in the same run.
 #
 #   B=/tmp/base/bin/infergate; bash bench/monitor-cost-builds.sh bin/infergate bin/infergate:off $B $B:off
+#   RATE=40000 DURATION=4s bash bench/monitor-cost-builds.sh bin/infergate bin/infergate:off
 #   EXTRA="r1024=buffer_size=1024" bash bench/monitor-cost-builds.sh bin/infergate bin/infergate:off bin/infergate:r1024
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,11 +56,18 @@ for r in $(seq 0 $((ROUNDS - 1))); do
     wait_ready 9000
     taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"$WARMUP" -s bench/fraud.lua "$url" -- "$TMP/bodies.txt" >/dev/null
     c0=$(cpu_ns $G)
-    reqs=$(taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"$DURATION" -s bench/fraud.lua "$url" -- "$TMP/bodies.txt" | awk '/requests in/ {print $1}')
+    if [ -n "${RATE:-}" ]; then
+      taskset -c "$LOAD_CPU" bin/infergate bench -url http://127.0.0.1:9000 -model fraud -input "$TMP/bodies" \
+        -rate "$RATE" -duration "$DURATION" -warmup 0s -metrics-url off -format json -quiet > "$TMP/h.json"
+      read -r reqs p99 < <(python3 -c 'import json, sys; r = json.load(open(sys.argv[1]))["run"]; print(r["requests"], r["latency"]["p99_ns"] // 1000)' "$TMP/h.json")
+    else
+      reqs=$(taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"$DURATION" -s bench/fraud.lua "$url" -- "$TMP/bodies.txt" | awk '/requests in/ {print $1}')
+      p99=0
+    fi
     c1=$(cpu_ns $G)
     kill $G; wait $G 2>/dev/null || true
-    echo "$r $i $reqs $(((c1 - c0) / reqs))" >> "$TMP/res"
-    echo -n "  [$i] $reqs $(((c1 - c0) / reqs))"
+    echo "$r $i $reqs $(((c1 - c0) / reqs)) $p99" >> "$TMP/res"
+    echo -n "  [$i] $reqs $(((c1 - c0) / reqs))$([ -n "${RATE:-}" ] && echo " p99 ${p99}us")"
   done
   echo
 done
@@ -65,13 +75,13 @@ python3 - "$TMP/res" "${entries[@]}" <<'PY'
 import collections, statistics, sys
 got = collections.defaultdict(dict)
 for line in open(sys.argv[1]):
-    r, i, reqs, cpu = map(int, line.split())
-    got[r][i] = (reqs, cpu)
+    r, i, reqs, cpu, p99 = map(int, line.split())
+    got[r][i] = (reqs, cpu, p99)
 entries = sys.argv[2:]
 def ratios(i, j):
-    req = statistics.median(got[r][i][0] / got[r][j][0] - 1 for r in got)
-    cpu = statistics.median(got[r][i][1] / got[r][j][1] - 1 for r in got)
-    return f"throughput {100 * req:+.1f}%, server CPU per request {100 * cpu:+.1f}% ({len(got)} rounds)"
+    med = lambda k: 100 * statistics.median(got[r][i][k] / got[r][j][k] - 1 for r in got)
+    first = f"p99 {med(2):+.1f}%" if got[0][0][2] else f"throughput {med(0):+.1f}%"
+    return f"{first}, server CPU per request {med(1):+.1f}% ({len(got)} rounds)"
 for i, e in enumerate(entries):
     b = e.split(":")[0]
     if (e == b or e == b + ":on") and b + ":off" in entries:
