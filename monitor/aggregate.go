@@ -156,13 +156,12 @@ type model struct {
 // wake-up.
 //
 // The rate that decides is the requests', the samples' over the sample
-// rate: a wake-up is paid on the processor the requests keep busy, and
-// it was the samples' (from 16,000 a second) until the sixteenth session.
-// At 40,000 req/s sampling one in ten (4,000 samples a second, so
-// parked), the aggregator woke for every sample on a processor 80% busy,
-// and p99 rose 17.8%, 42.4% and 28.9% over the unmonitored gateway's in
-// three runs of RATE=40000 bench/monitor-cost-builds.sh; napping, 0.4%
-// and -6%.
+// rate: a wake-up is paid on the processor the requests keep busy. It was
+// the samples' (from 16,000 a second) until the sixteenth session: at
+// 40,000 req/s sampling one in ten (4,000 samples a second, so parked)
+// the aggregator woke for every sample on a processor 80% busy, and p99
+// rose 17.8%, 42.4% and 28.9% over the unmonitored gateway's in three
+// runs of RATE=40000 bench/monitor-cost-builds.sh; napping, 2.2%.
 // The rate is measured over a millisecond or more of drains, naps and
 // parks; when traffic stops it falls below busyRate within one nap, and
 // an idle gateway does not wake but for the tick.
@@ -176,16 +175,17 @@ const busyRate = 16000
 const napSamples = 384
 
 // napLength is how long the aggregator naps, at rate samples a second
-// (from busyRate requests a second): until napSamples samples, or a quarter of the
-// ring's slots if fewer, have come, within 1 to 16 ms. The first design
-// capped naps at 4 ms, which made drains of 160 samples at 40,000 samples
-// a second (the fraud model on one core at 40,000 req/s, sampling every
-// request): with this length the monitored gateway's server CPU a request
-// rose 2.7% and 4.3% over the unmonitored one's where 4 ms naps' rose
-// 5.5% and 6.0% (RATE=40000 bench/monitor-cost-builds.sh, each build
-// against itself, two runs, sixteenth session). At 64 connections, about 80,000 samples a second, it makes
-// 4.8 ms; 4 ms had measured better than 1 there (throughput +1.2%, +1.0%,
-// -0.1% and +1.9% in four runs).
+// (from busyRate requests a second): until napSamples samples, or a
+// quarter of the ring's slots if fewer, have come, within 1 to 16 ms. The
+// first design's naps, a quarter of the ring within 1 to 4 ms, drained 160
+// samples at a time at 40,000 samples a second (the fraud model on one
+// core at 40,000 req/s, sampling every request): the monitored gateway's
+// server CPU a request rose 5.3% to 6.0% over the unmonitored one's in
+// five runs of RATE=40000 bench/monitor-cost-builds.sh, and 4.3%, 4.3%
+// and 5.2% in three with these. At 64 connections, about 80,000 samples a
+// second, these are 4.8 ms, and throughput measured alike; 4 ms had
+// measured better than 1 there (+1.2%, +1.0%, -0.1% and +1.9% in four
+// runs).
 func napLength(rate float64, slots int) time.Duration {
 	d := time.Duration(float64(min(slots/4, napSamples)) / rate * float64(time.Second))
 	return min(max(d, time.Millisecond), 16*time.Millisecond)
