@@ -3,11 +3,11 @@
 # itself: the fraud demo sampled into the monitor (its defaults) and not
 # monitored, every gateway alone on CPU 0, started, warmed for WARMUP
 # (default 4s, which fills the prediction table), measured by wrk at 64
-# connections from CPU 1 for DURATION and stopped (with RATE, the harness at
-# RATE requests a second instead, open loop, and its p99 in place of
-# throughput). Each round measures every
-# entry once, the order rotating by one entry a round. Prints each round
-# (requests and server CPU ns a request per entry), then for each build its
+# connections from CPU 1 for DURATION and stopped; with RATE, by the harness
+# at RATE requests a second instead (open loop), whose p99 takes
+# throughput's place. Each round measures every entry once, the order
+# rotating by one entry a round. Prints each round (requests, server CPU ns
+# a request and, with RATE, p99 per entry), then for each build its
 # monitored/unmonitored medians of the per-round ratios, and every entry
 # against the first.
 #
@@ -71,8 +71,8 @@ for r in $(seq 0 $((ROUNDS - 1))); do
   done
   echo
 done
-python3 - "$TMP/res" "${entries[@]}" <<'PY'
-import collections, statistics, sys
+RATE=${RATE:-} python3 - "$TMP/res" "${entries[@]}" <<'PY'
+import collections, os, statistics, sys
 got = collections.defaultdict(dict)
 for line in open(sys.argv[1]):
     r, i, reqs, cpu, p99 = map(int, line.split())
@@ -80,7 +80,7 @@ for line in open(sys.argv[1]):
 entries = sys.argv[2:]
 def ratios(i, j):
     med = lambda k: 100 * statistics.median(got[r][i][k] / got[r][j][k] - 1 for r in got)
-    first = f"p99 {med(2):+.1f}%" if got[0][0][2] else f"throughput {med(0):+.1f}%"
+    first = f"p99 {med(2):+.1f}%" if os.environ["RATE"] else f"throughput {med(0):+.1f}%"
     return f"{first}, server CPU per request {med(1):+.1f}% ({len(got)} rounds)"
 for i, e in enumerate(entries):
     b = e.split(":")[0]
