@@ -143,40 +143,62 @@ type model struct {
 	now   time.Time
 }
 
-// Below busyRate the aggregator parks whenever the rings are empty, and
-// the producer that next publishes wakes it (Tap.announce): it then folds
-// each request's sample right after the request, while the processor is
-// awake for it anyway, and the gateway idles between requests as an
-// unmonitored one does. Napping a millisecond instead (the first design)
-// woke an idle processor a thousand times a second: at 4,000 req/s the
-// monitored gateway's core took 0.235 timer interrupts a request napping,
-// 0.043 parked, the unmonitored one's 0.035-0.042, at the same CPU a
-// request (bench/README.md, fourteenth session; what that does to p99 is
-// below what a day's runs of bench/monitor-cost-ab.sh agree on). From
-// busyRate on, waking it for every request would cost more than its
-// drains: it naps (napLength), and the producers never pay for a wake-up.
-// The rate is measured over a millisecond or more of drains, naps and
-// parks; when traffic stops it falls below busyRate within one, and an
-// idle gateway does not wake but for the tick.
-
-// napLength is how long the aggregator naps, at rate samples a second
-// (busyRate or more): long enough for a quarter of the ring's slots to
-// fill, within 1 to 4 ms, so that a drain folds a hundred samples or more
-// at a time: each drain evicts some of the serving code's lines from the
-// core's caches and the server reloads them, a cost that falls with the
-// number of drains. The fraud model on one core at 64 connections (about
-// 35,000 samples a second, so 4 ms naps), against 1 ms naps, both
-// gateways monitored, in four runs of 15 to 21 alternated rounds:
-// throughput +1.2%, +1.0%, -0.1% and +1.9%, server CPU per request
-// -1.3%, -1.0%, -0.3% and -1.8% (medians of the per-round ratios).
-func napLength(rate float64, slots int) time.Duration {
-	d := time.Duration(float64(slots) / 4 / rate * float64(time.Second))
-	return min(max(d, time.Millisecond), 4*time.Millisecond)
-}
-
-// busyRate is the sample rate, per second, from which the aggregator
-// naps rather than parks when the rings are empty.
+// Below busyRate requests a second the aggregator parks whenever the
+// rings are empty, and the producer that next publishes wakes it
+// (Tap.announce): it then folds each request's sample right after the
+// request, while the processor is awake for it anyway, and the gateway
+// idles between requests as an unmonitored one does. Napping a
+// millisecond instead (the first design) woke an idle processor a
+// thousand times a second: at 4,000 req/s the monitored gateway's core
+// took 0.235 timer interrupts a request napping, 0.043 parked, the
+// unmonitored one's 0.035-0.042, at the same CPU a request (bench/README.md,
+// fourteenth session). From busyRate on, waking it for every sample would
+// cost more than its drains: it naps (napLength), and the producers never
+// pay for a wake-up.
+//
+// The rate that decides is the requests' (the samples' over the sample
+// rate), since a wake-up is paid on the processor the requests keep busy.
+// Deciding by the samples' (until the seventeenth session), a gateway at
+// 40,000 req/s sampling one in ten parked, and its aggregator was woken
+// 4,000 times a second on a processor 80% busy: p99 +17.8%, +42.4% and
+// +28.9% over the unmonitored gateway's in three runs of RATE=40000
+// bench/monitor-cost-builds.sh.
+//
+// The rate is measured over rateSpan or more of drains, naps and parks:
+// long enough that a burst of requests after a stall does not pass for a
+// busy gateway, short enough that when traffic stops the aggregator parks
+// within one span and a nap, and an idle gateway does not wake but for
+// the tick.
 const busyRate = 16000
+
+// rateSpan is the shortest time the aggregator measures the rate over.
+const rateSpan = 10 * time.Millisecond
+
+// napSamples is how many samples a nap waits for (napLength). Between
+// drains the serving code evicts the sketches' lines from the core's
+// caches and the next drain reloads them, so the cost falls with the
+// number of drains; a drain's steps still yield to requests every
+// drainBatch samples.
+const napSamples = 384
+
+// napLength is how long the aggregator naps, at rate samples a second:
+// until napSamples samples, or a quarter of the ring's slots if fewer,
+// have come, within 1 to 16 ms. The first design waited for a quarter
+// ring within 1 to 4 ms, which drained 160 samples at a time at 40,000
+// req/s sampling every request (the fraud model on one core); with this
+// length the monitored gateway's server CPU a request rose 3.9% over the
+// unmonitored one's where the first design's rose 5.9% (RATE=40000
+// DURATION=4s ROUNDS=9 bench/monitor-cost-builds.sh, each build against
+// itself; 2.7% and 4.3% against 5.5% and 6.0% in two runs the session
+// before). 4 ms had measured better than 1 at 64 connections (throughput
+// +1.2%, +1.0%, -0.1% and +1.9% in four runs), where this makes 4.8 ms.
+// Sampling one in ten at 40,000 req/s (4,000 samples a second, so 16 ms
+// naps), the server CPU a request rose 2.1% over unmonitored; 4 ms naps
+// of 16 samples rose 5.2% in one run.
+func napLength(rate float64, slots int) time.Duration {
+	d := time.Duration(float64(min(slots/4, napSamples)) / rate * float64(time.Second))
+	return min(max(d, time.Millisecond), 16*time.Millisecond)
+}
 
 // busyYieldRate is the sample rate, per second, from which the
 // aggregator's yields sleep rather than Gosched (see yieldToRequests): a
@@ -205,9 +227,11 @@ func (a *model) run() {
 	slots := a.tap.Capacity()
 	a.now = time.Now()
 	lastTime := a.now
-	// rate is the sample rate measured last, over a millisecond or more;
-	// found counts the samples drained since since.
+	// rate is the sample rate measured last, over rateSpan or more; found
+	// counts the samples drained since since. napRate is busyRate
+	// requests a second in samples.
 	found, since, rate := 0, a.now, 0.0
+	napRate := busyRate * a.cfg.SampleRate
 	for {
 		n := a.drain()
 		a.now = time.Now()
@@ -224,12 +248,12 @@ func (a *model) run() {
 			return
 		}
 		found += n
-		if d := a.now.Sub(since); d >= time.Millisecond {
+		if d := a.now.Sub(since); d >= rateSpan {
 			rate = float64(found) / d.Seconds()
 			found, since = 0, a.now
 		}
 		a.busy = n > 0 || rate >= busyYieldRate
-		if rate >= busyRate {
+		if rate >= napRate {
 			if n > 0 {
 				continue
 			}

@@ -457,8 +457,8 @@ func TestParkedAggregatorWakes(t *testing.T) {
 	}
 }
 
-// A busy aggregator naps until a quarter of the ring has filled, within 1
-// to 4 ms.
+// A busy aggregator naps until napSamples samples, or a quarter of the
+// ring, have come, within 1 to 16 ms.
 func TestNapLength(t *testing.T) {
 	ms := time.Millisecond
 	for _, c := range []struct {
@@ -466,11 +466,13 @@ func TestNapLength(t *testing.T) {
 		slots int
 		want  time.Duration
 	}{
-		{16000, 4096, 4 * ms},                   // busyRate: a quarter ring takes 64 ms
-		{35000, 4096, 4 * ms},                   // 29 ms
-		{400000, 4096, 2560 * time.Microsecond}, // a quarter ring in 2.56 ms
-		{4e6, 4096, ms},                         // 0.26 ms
-		{35000, 64, ms},                         // a tiny ring
+		{busyRate, 4096, 16 * ms}, // busyRate, every request sampled: napSamples take 24 ms
+		{4000, 4096, 16 * ms},     // a tenth sampled at 40,000 req/s: 96 ms
+		{48000, 4096, 8 * ms},
+		{96000, 4096, 4 * ms},
+		{4e6, 4096, ms},    // 0.096 ms
+		{2000, 64, 8 * ms}, // a tiny ring: a quarter of it is 16 slots
+		{35000, 64, ms},    // 0.46 ms
 	} {
 		if got := napLength(c.rate, c.slots); got != c.want {
 			t.Errorf("napLength(%v, %d) = %v, want %v", c.rate, c.slots, got, c.want)
