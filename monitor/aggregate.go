@@ -186,15 +186,17 @@ const napSamples = 384
 // have come, within 1 to 16 ms. The first design waited for a quarter
 // ring within 1 to 4 ms, which drained 160 samples at a time at 40,000
 // req/s sampling every request (the fraud model on one core); with this
-// length the monitored gateway's server CPU a request rose 3.9% over the
-// unmonitored one's where the first design's rose 5.9% (RATE=40000
-// DURATION=4s ROUNDS=9 bench/monitor-cost-builds.sh, each build against
-// itself; 2.7% and 4.3% against 5.5% and 6.0% in two runs the session
-// before). 4 ms had measured better than 1 at 64 connections (throughput
-// +1.2%, +1.0%, -0.1% and +1.9% in four runs), where this makes 4.8 ms.
-// Sampling one in ten at 40,000 req/s (4,000 samples a second, so 16 ms
-// naps), the server CPU a request rose 2.1% over unmonitored; 4 ms naps
-// of 16 samples rose 5.2% in one run.
+// length the monitored gateway's server CPU a request rose 3.9% and 3.2%
+// over the unmonitored one's where the first design's rose 5.9% and 2.8%
+// (RATE=40000 DURATION=4s bench/monitor-cost-builds.sh, each build
+// against itself, two runs; 2.7% and 4.3% against 5.5% and 6.0% in two
+// runs the session before): about a point less, within the noise of
+// single runs. 4 ms had measured better than 1 at 64 connections
+// (throughput +1.2%, +1.0%, -0.1% and +1.9% in four runs), where this
+// makes 4.8 ms and measured alike. Sampling one in ten at 40,000 req/s
+// (4,000 samples a second, so 16 ms naps), the server CPU a request rose
+// 2.1% and 2.5% over unmonitored; 4 ms naps of 16 samples rose 5.2% in
+// one run.
 func napLength(rate float64, slots int) time.Duration {
 	d := time.Duration(float64(min(slots/4, napSamples)) / rate * float64(time.Second))
 	return min(max(d, time.Millisecond), 16*time.Millisecond)
