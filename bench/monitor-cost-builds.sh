@@ -8,8 +8,9 @@
 # throughput's place. Each round measures every entry once, the order
 # rotating by one entry a round. Prints each round (requests, server CPU ns
 # a request and, with RATE, p99 per entry), then for each build its
-# monitored/unmonitored medians of the per-round ratios, and every entry
-# against the first.
+# monitored/unmonitored medians of the per-round ratios (every monitored
+# entry, variants too, against its build's :off), and every entry against
+# the first.
 #
 # An entry is BIN[:VARIANT]: VARIANT "on" (the default) or "off", or the
 # name of a variant that EXTRA defines as "name=key=value" (the monitored
@@ -84,8 +85,9 @@ def ratios(i, j):
     return f"{first}, server CPU per request {med(1):+.1f}% ({len(got)} rounds)"
 for i, e in enumerate(entries):
     b = e.split(":")[0]
-    if (e == b or e == b + ":on") and b + ":off" in entries:
-        print(f"{b}: sampling every request against not: {ratios(i, entries.index(b + ':off'))}")
+    if e != b + ":off" and b + ":off" in entries:
+        what = "sampling every request" if e in (b, b + ":on") else e.split(":")[1]
+        print(f"{b}: {what} against not: {ratios(i, entries.index(b + ':off'))}")
 for i, e in enumerate(entries[1:], 1):
     print(f"[{i}] {e} against [0] {entries[0]}: {ratios(i, 0)}")
 PY
