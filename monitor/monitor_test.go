@@ -457,6 +457,34 @@ func TestParkedAggregatorWakes(t *testing.T) {
 	}
 }
 
+// The aggregator parks or naps by the request rate, the samples' over the
+// sample rate: 500 samples a second park it when they are every request,
+// and keep it napping when they are a thousandth of them (500,000 req/s),
+// where waking it for every sample would be paid on a busy processor.
+func TestNapByRequestRate(t *testing.T) {
+	parkedAtPush := func(sampleRate float64) (parked, pushes int) {
+		_, tap := newFraud(t, Config{SampleRate: sampleRate})
+		g := newStream(11)
+		for i := range 150 {
+			// The first 25 let the aggregator measure a rate (rateSpan).
+			if i >= 25 && tap.parked.Load() {
+				parked++
+			}
+			if !tap.Push(g.next()) {
+				t.Fatal("push refused")
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		return parked, 125
+	}
+	if parked, n := parkedAtPush(1); parked < n/2 {
+		t.Errorf("every request sampled at 500 a second: parked at %d of %d pushes, want most", parked, n)
+	}
+	if parked, n := parkedAtPush(0.001); parked > n/4 {
+		t.Errorf("a thousandth sampled at 500 samples a second: parked at %d of %d pushes, want few", parked, n)
+	}
+}
+
 // A busy aggregator naps until napSamples samples, or a quarter of the
 // ring, have come, within 1 to 16 ms.
 func TestNapLength(t *testing.T) {
