@@ -11,7 +11,8 @@
 # send time) or, with RATE=0, at CONNS closed-loop clients (default 64).
 # The gateway not being measured is idle, not stopped. Without wrk the
 # warm-up is the harness's, at 64 clients; BUILD=0 uses bin/infergate as it
-# is (a machine without Go, such as a lent device machine).
+# is (a machine without Go, such as a lent device machine), and BIN another
+# build's binary for both gateways (the harness stays bin/infergate).
 #
 # Why: gateways measured one after the other for tens of seconds compare
 # this machine's drift as much as the gateways (an A/A of two identical
@@ -25,29 +26,44 @@
 #
 # Prints each pair's pooled B/A ratios and the median of its rounds', then
 # the medians over pairs. BASELINE=on makes A monitored too: an A/A, the
-# noise floor of the same measurement.
+# noise floor of the same measurement. A_ENV and B_ENV are environment
+# assignments ("GODEBUG=... X=y") for one side's gateway only: with
+# BASELINE=on, a runtime setting against the same binary without it.
+# B_MONITOR ("key=value ...") sets keys of B's monitor section only: with
+# BASELINE=on, a monitor setting against its default.
 #
 #   bash bench/monitor-cost-ab.sh                     (after `make ort models build`)
 #   PAIRS=8 ROUNDS=10 RATE=4000 bash bench/monitor-cost-ab.sh
 #   RATE=0 PAIRS=8 bash bench/monitor-cost-ab.sh      # throughput at 64 clients
 #   BASELINE=on PAIRS=8 bash bench/monitor-cost-ab.sh # A/A
+#   BASELINE=on B_MONITOR="buffer_size=1024" RATE=0 bash bench/monitor-cost-ab.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PAIRS=${PAIRS:-8} ROUNDS=${ROUNDS:-10} DURATION=${DURATION:-2s} RATE=${RATE:-4000} CONNS=${CONNS:-64}
 WARMUP=${WARMUP:-4s} BASELINE=${BASELINE:-off} SERVER_CPU=${SERVER_CPU:-0} LOAD_CPU=${LOAD_CPU:-1}
 [ "${BUILD:-1}" = 0 ] || go build -o bin/infergate ./cmd/infergate
+BIN=${BIN:-bin/infergate}
 . bench/fraud-common.sh
 
 TMP=$(mktemp -d)
 A= B=
 trap 'kill $A $B 2>/dev/null || true; wait $A $B 2>/dev/null || true; rm -rf "$TMP"' EXIT
 fraud_repos "$TMP"
+REPO_B=on
+if [ -n "${B_MONITOR:-}" ]; then
+  REPO_B=on-b
+  cp -r "$TMP/on" "$TMP/$REPO_B"
+  # shellcheck disable=SC2086
+  set_monitor "$TMP/$REPO_B/fraud/config.yaml" $B_MONITOR
+fi
 load=(-rate "$RATE")
 [ "$RATE" = 0 ] && load=(-concurrency "$CONNS")
 for p in $(seq "$PAIRS"); do
-  taskset -c "$SERVER_CPU" bin/infergate serve --model-repository "$TMP/$BASELINE" --http-address 127.0.0.1 \
+  # shellcheck disable=SC2086 # A_ENV and B_ENV are lists of assignments
+  env ${A_ENV:-} taskset -c "$SERVER_CPU" "$BIN" serve --model-repository "$TMP/$BASELINE" --http-address 127.0.0.1 \
     --http-port 9500 --metrics-port 9502 --log-level warn --data-dir "$TMP/a-$p" & A=$!
-  taskset -c "$SERVER_CPU" bin/infergate serve --model-repository "$TMP/on" --http-address 127.0.0.1 \
+  # shellcheck disable=SC2086
+  env ${B_ENV:-} taskset -c "$SERVER_CPU" "$BIN" serve --model-repository "$TMP/$REPO_B" --http-address 127.0.0.1 \
     --http-port 9520 --metrics-port 9522 --log-level warn --data-dir "$TMP/b-$p" & B=$!
   wait_ready 9500 9520
   for port in 9500 9520; do
