@@ -2,18 +2,20 @@
 # How long requests wait for the drift monitor's aggregator on a shared
 # core: the monitored fraud gateway (BIN, default bin/infergate) on CPU 0,
 # the harness on CPU 1 sending RATE requests a second (default 4000, open
-# loop), and one second of the Go execution tracer (the metrics port's
+# loop; RATE=0: wrk at 64 connections, the rate it reaches counting as
+# RATE), and one second of the Go execution tracer (the metrics port's
 # /debug/pprof/trace) read back with `go tool trace -d=parsed`. For each
 # time the aggregator goroutine ran, it counts the request goroutines that
 # were runnable meanwhile (a batch's members its leader had woken, requests
 # the network poller had found); their waits are the aggregator's direct
-# cost to latency. Prints the aggregator's runs (count, median and 90th
-# percentile length, total) and the request time spent waiting, in all and
+# cost to latency. Prints the aggregator's runs (count, median, 90th and
+# 99th percentile and longest length, total) and the request time spent waiting, in all and
 # per request. The tracer slows what it traces, so compare builds with
 # this script, not its figures with the benchmarks'.
 #
 #   bash bench/aggregator-trace.sh
 #   BIN=/tmp/old/bin/infergate bash bench/aggregator-trace.sh
+#   RATE=0 bash bench/aggregator-trace.sh          # 64 closed-loop connections
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin/infergate} RATE=${RATE:-4000}
@@ -28,11 +30,16 @@ taskset -c 0 "$BIN" serve --model-repository "$TMP/on" --http-address 127.0.0.1 
 trap 'kill $P 2>/dev/null; wait $P 2>/dev/null || true; rm -rf "$TMP"' EXIT
 wait_ready 9600
 taskset -c 1 wrk -t1 -c64 -d3s -s bench/fraud.lua http://127.0.0.1:9600/v2/models/fraud/infer -- "$TMP/bodies.txt" >/dev/null
-taskset -c 1 bin/infergate bench -url http://127.0.0.1:9600 -model fraud -input "$TMP/bodies" \
-  -rate "$RATE" -duration 4s -quiet >/dev/null & L=$!
+if [ "$RATE" = 0 ]; then
+  taskset -c 1 wrk -t1 -c64 -d4s -s bench/fraud.lua http://127.0.0.1:9600/v2/models/fraud/infer -- "$TMP/bodies.txt" >"$TMP/wrk.txt" & L=$!
+else
+  taskset -c 1 bin/infergate bench -url http://127.0.0.1:9600 -model fraud -input "$TMP/bodies" \
+    -rate "$RATE" -duration 4s -quiet >/dev/null & L=$!
+fi
 sleep 1.5
 curl -sf "http://127.0.0.1:9602/debug/pprof/trace?seconds=1" -o "$TMP/trace.out"
 wait $L
+[ "$RATE" = 0 ] && RATE=$(awk '/^Requests\/sec/ {print $2}' "$TMP/wrk.txt")
 go tool trace -d=parsed "$TMP/trace.out" > "$TMP/trace.txt"
 python3 - "$TMP/trace.txt" "$RATE" <<'EOF'
 import collections, re, sys
@@ -77,8 +84,8 @@ if not runs:
 d = sorted(x for x, _ in runs)
 wait = sum(x * k for x, k in runs)
 requests = float(sys.argv[2])
-print("aggregator: %d runs in the traced second, median %.2f µs, p90 %.2f µs, %.2f ms in all" % (
-    len(d), d[len(d) // 2] / 1e3, d[int(len(d) * 0.9)] / 1e3, sum(d) / 1e6))
+print("aggregator: %d runs in the traced second, median %.2f µs, p90 %.2f µs, p99 %.2f µs, longest %.2f µs, %.2f ms in all" % (
+    len(d), d[len(d) // 2] / 1e3, d[int(len(d) * 0.9)] / 1e3, d[int(len(d) * 0.99)] / 1e3, d[-1] / 1e3, sum(d) / 1e6))
 print("request goroutines runnable while it ran: %d runs with any, %.2f ms of waiting in all, %.2f µs a request" % (
     sum(1 for _, k in runs if k), wait / 1e6, wait / 1e3 / requests))
 EOF
