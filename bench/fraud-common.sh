@@ -30,6 +30,43 @@ fraud_repos() {
   split -a 4 -d -l 1 --additional-suffix=.json "$1/bodies.txt" "$1/bodies/"
 }
 
+# mlp_repos DIR: the mlp demo (256 features a request, 16 outputs) as
+# fraud_repos lays out the fraud one: DIR/on sampling every request (the
+# monitor's defaults, plus MONITOR overrides; the reference is the first
+# 1,000 served rows, since the demo ships none), DIR/off unmonitored, and
+# 2,000 bodies of 256 standard normal values (seed 1), in DIR/bodies.txt
+# and DIR/bodies/.
+mlp_repos() {
+  local r
+  for r in on off; do
+    mkdir -p "$1/$r/mlp/1"
+    cp configs/models/mlp/1/model.onnx "$1/$r/mlp/1/"
+    cp configs/models/mlp/config.yaml "$1/$r/mlp/"
+  done
+  printf 'monitor:\n  sample_rate: 1\n' >> "$1/on/mlp/config.yaml"
+  # shellcheck disable=SC2086
+  set_monitor "$1/on/mlp/config.yaml" ${MONITOR:-}
+  mkdir -p "$1/bodies"
+  python3 - "$1/bodies.txt" <<'EOF'
+import random, sys
+random.seed(1)
+with open(sys.argv[1], "w") as f:
+    for _ in range(2000):
+        row = ",".join("%.4f" % random.gauss(0, 1) for _ in range(256))
+        f.write('{"inputs":[{"name":"input","shape":[1,256],"datatype":"FP32","data":[%s]}]}\n' % row)
+EOF
+  split -a 4 -d -l 1 --additional-suffix=.json "$1/bodies.txt" "$1/bodies/"
+}
+
+# model_repos DIR: fraud_repos or mlp_repos, as MODEL (default fraud) says.
+model_repos() {
+  case "${MODEL:-fraud}" in
+  fraud) fraud_repos "$1" ;;
+  mlp) mlp_repos "$1" ;;
+  *) echo "MODEL is fraud or mlp" >&2; return 1 ;;
+  esac
+}
+
 # set_monitor CONFIG key=value...: sets keys of CONFIG's monitor section
 # (its last section), replacing a key that is there, adding one that is not.
 set_monitor() {

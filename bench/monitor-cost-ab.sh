@@ -30,7 +30,9 @@
 # assignments ("GODEBUG=... X=y") for one side's gateway only: with
 # BASELINE=on, a runtime setting against the same binary without it.
 # B_MONITOR ("key=value ...") sets keys of B's monitor section only: with
-# BASELINE=on, a monitor setting against its default.
+# BASELINE=on, a monitor setting against its default. MODEL=mlp measures
+# the mlp demo (256 features a request, 16 outputs) instead
+# (fraud-common.sh's mlp_repos).
 #
 #   bash bench/monitor-cost-ab.sh                     (after `make ort models build`)
 #   PAIRS=8 ROUNDS=10 RATE=4000 bash bench/monitor-cost-ab.sh
@@ -48,13 +50,14 @@ BIN=${BIN:-bin/infergate}
 TMP=$(mktemp -d)
 A= B=
 trap 'kill $A $B 2>/dev/null || true; wait $A $B 2>/dev/null || true; rm -rf "$TMP"' EXIT
-fraud_repos "$TMP"
+MODEL=${MODEL:-fraud}
+model_repos "$TMP"
 REPO_B=on
 if [ -n "${B_MONITOR:-}" ]; then
   REPO_B=on-b
   cp -r "$TMP/on" "$TMP/$REPO_B"
   # shellcheck disable=SC2086
-  set_monitor "$TMP/$REPO_B/fraud/config.yaml" $B_MONITOR
+  set_monitor "$TMP/$REPO_B/$MODEL/config.yaml" $B_MONITOR
 fi
 load=(-rate "$RATE")
 [ "$RATE" = 0 ] && load=(-concurrency "$CONNS")
@@ -68,14 +71,14 @@ for p in $(seq "$PAIRS"); do
   wait_ready 9500 9520
   for port in 9500 9520; do
     if command -v wrk >/dev/null; then
-      taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"$WARMUP" -s bench/fraud.lua "http://127.0.0.1:$port/v2/models/fraud/infer" -- "$TMP/bodies.txt" >/dev/null
+      taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"$WARMUP" -s bench/fraud.lua "http://127.0.0.1:$port/v2/models/$MODEL/infer" -- "$TMP/bodies.txt" >/dev/null
     else
-      taskset -c "$LOAD_CPU" bin/infergate bench -url "http://127.0.0.1:$port" -model fraud -input "$TMP/bodies" \
+      taskset -c "$LOAD_CPU" bin/infergate bench -url "http://127.0.0.1:$port" -model "$MODEL" -input "$TMP/bodies" \
         -concurrency 64 -duration "$WARMUP" -warmup 0s -quiet >/dev/null
     fi
   done
   taskset -c "$LOAD_CPU" bin/infergate bench -url http://127.0.0.1:9500 -compare http://127.0.0.1:9520 \
-    -compare-rounds "$ROUNDS" -model fraud -input "$TMP/bodies" "${load[@]}" -duration "$DURATION" -warmup 300ms \
+    -compare-rounds "$ROUNDS" -model "$MODEL" -input "$TMP/bodies" "${load[@]}" -duration "$DURATION" -warmup 300ms \
     -format json -quiet > "$TMP/pair-$p.json"
   kill $A $B; wait $A $B 2>/dev/null || true
   python3 - "$TMP/pair-$p.json" "$p" <<'EOF'

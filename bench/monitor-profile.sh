@@ -11,6 +11,7 @@
 #
 #   bash bench/monitor-profile.sh
 #   BIN=/tmp/old/bin/infergate bash bench/monitor-profile.sh
+#   MODEL=mlp bash bench/monitor-profile.sh   # the mlp demo (fraud-common.sh's mlp_repos)
 #   PATTERN='Tap\).Push|copyTensor|ring\).warm|prefetchLines' bash bench/monitor-profile.sh
 #   RATE=4000 DURATION=16s PATTERN=. bash bench/monitor-profile.sh   # open loop at 4,000 req/s (harness), every symbol
 set -euo pipefail
@@ -23,19 +24,20 @@ go build -o bin/infergate ./cmd/infergate
 . bench/fraud-common.sh
 
 TMP=$(mktemp -d)
-fraud_repos "$TMP"
+MODEL=${MODEL:-fraud}
+model_repos "$TMP"
 repo=$TMP/on
 [ "$MONITOR_ON" = 1 ] || repo=$TMP/off
 taskset -c 0 "$BIN" serve --model-repository "$repo" --http-address 127.0.0.1 \
   --http-port 9600 --metrics-port 9602 --log-level warn --data-dir "$TMP/d" & P=$!
 trap 'kill $P 2>/dev/null; wait $P 2>/dev/null || true; rm -rf "$TMP"' EXIT
 wait_ready 9600
-url=http://127.0.0.1:9600/v2/models/fraud/infer
+url=http://127.0.0.1:9600/v2/models/$MODEL/infer
 taskset -c 1 wrk -t1 -c64 -d2s -s bench/fraud.lua $url -- "$TMP/bodies.txt" >/dev/null
 c0=$(cpu_ns $P)
 if [ -n "${RATE:-}" ]; then
   perf record -q -F 4999 -g -p $P -o "$TMP/perf.data" -- \
-    taskset -c 1 bin/infergate bench -url http://127.0.0.1:9600 -model fraud -input "$TMP/bodies" \
+    taskset -c 1 bin/infergate bench -url http://127.0.0.1:9600 -model "$MODEL" -input "$TMP/bodies" \
     -rate "$RATE" -duration "$DURATION" -format json -quiet > "$TMP/bench.json"
   n=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["run"]["requests"])' "$TMP/bench.json")
   rps=$RATE
