@@ -1,6 +1,8 @@
 package monitor
 
 import (
+	"encoding/binary"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
@@ -373,6 +375,61 @@ func BenchmarkPositions(b *testing.B) {
 				k.run()
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(xs)), "ns/value")
+		})
+	}
+}
+
+// BenchmarkCountRowsCold counts one-row requests' inputs as a drain of a
+// busy gateway does, 32 rows at a time with the serving core's other work
+// in between (a sweep over 4 MiB, less than the mlp demo's weights, which
+// every inference reads): 30 features, the fraud model's width, and 256,
+// the mlp demo's. ns/row and ns/value are the counting's alone, the
+// positions included; each count pass brings a feature's count lines back
+// from far caches, once for every row rowLanes holds (where the
+// processor has AVX2; elsewhere the stage's columns, counted the same
+// way).
+func BenchmarkCountRowsCold(b *testing.B) {
+	for _, width := range []int{30, 256} {
+		b.Run("features="+strconv.Itoa(width), func(b *testing.B) {
+			g := newGrid()
+			feats := make([]feature, width)
+			for j := range feats {
+				feats[j] = newFeature(g, "x", false)
+				feats[j].setTransform(0, 1)
+			}
+			r := rand.New(rand.NewPCG(3, 4))
+			const rows = 4096
+			raw := make([]byte, 4*width*rows)
+			for i := 0; i < width*rows; i++ {
+				binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(float32(r.NormFloat64())))
+			}
+			st := newStage(width)
+			other := make([]uint64, 4<<20/8)
+			const drained = 32
+			var counting time.Duration
+			var sink uint64
+			n := 0
+			for b.Loop() {
+				for j := range other {
+					other[j] += uint64(j)
+				}
+				sink += other[n%len(other)]
+				start := time.Now()
+				for k := range drained {
+					row := (n + k) % rows
+					one := raw[4*width*row : 4*width*(row+1)]
+					if st.countRows(feats, one, false) == 0 {
+						st.addFP32(feats, one, false)
+					}
+				}
+				counting += time.Since(start)
+				n += drained
+			}
+			st.count(feats, false)
+			b.ReportMetric(float64(counting.Nanoseconds())/float64(n), "ns/row")
+			b.ReportMetric(float64(counting.Nanoseconds())/float64(n*width), "ns/value")
+			b.ReportMetric(0, "ns/op")
+			_ = sink
 		})
 	}
 }

@@ -14,7 +14,7 @@ package monitor
 // rowPositions8 is countRows' kernel: see rows_amd64.s.
 //
 //go:noescape
-func rowPositions8(ps *uint16, src *byte, rows, rowBytes, nv int, center, inv *float32, lohi *int32, k *laneConsts)
+func rowPositions8(ps *uint16, src *byte, rows, rowBytes, nv int, center, inv *float32, lohi *int32, k *laneConsts, vecBytes int)
 
 // rowLanes are a fold's transforms as rowPositions8 reads them, built once
 // every feature of the fold has its transform fixed, and the positions of
@@ -33,14 +33,43 @@ type rowLanes struct {
 	center, inv []float32 // a lane's feature's transform, nv*8
 	lane        []int     // feature j's lane
 	lohi        []int32   // the kernel's bounds and non-finite counts a lane
-	ps          []uint16  // rows' positions, nv*8 a row
-	rows        int       // rows in ps
+	// ps holds the rows' positions a vector at a time: vector v's eight
+	// lanes for row r at (v*capRows + r)*8, so that the eight features of
+	// a vector count from one run of memory (capRows*16 bytes, 4 KB for
+	// 256 rows) whatever the width. Row after row (nv*8 a row, until the
+	// eighteenth session), a feature read one line of every row, a row
+	// apart: for the mlp demo (256 features) 512 bytes, so that the
+	// lines of one pass fell in an eighth of the first-level cache's sets.
+	// In the monitored gateways' profiles (MODEL=mlp and fraud
+	// bench/monitor-profile.sh, two runs of each build alternated), the
+	// counting went from 832-969 to 578-627 ns a request for the mlp
+	// demo, from 62-68 to 38-49 for the fraud one.
+	ps      []uint16
+	capRows int // rows ps holds
+	rows    int // rows in ps
 }
 
 // rowPositions is how many positions rowLanes holds: 16 KB of uint16s, so
 // that a feature's pass over them and its counts stay in the nearest
 // cache; for the fraud model, 256 rows.
 const rowPositions = 8192
+
+// minLaneRows and maxLaneBytes size rowLanes for a wide fold: it holds
+// at least minLaneRows rows where that takes at most maxLaneBytes, so
+// that a feature's count lines, which a wide model's own work evicts
+// between drains (the mlp demo reads 5 MB of weights a run), are fetched
+// once for that many of its values. Held to rowPositions, the mlp demo's
+// 256 features counted 32 rows at a time: 901-971 ns a request in its
+// profile, 756-808 with 256 rows (before the layout above).
+const (
+	minLaneRows  = 256
+	maxLaneBytes = 128 << 10
+)
+
+// laneRows is how many rows of per positions rowLanes holds.
+func laneRows(per int) int {
+	return max(rowPositions/per, min(minLaneRows, maxLaneBytes/2/per))
+}
 
 // build makes the lanes of feats, the fold's features, and reports
 // whether it could: not while any transform is still being learnt. A fold
@@ -70,7 +99,8 @@ func (l *rowLanes) build(feats []feature) bool {
 		}
 		l.center[i], l.inv[i] = float32(feats[j].center), float32(feats[j].inv)
 	}
-	l.ps = make([]uint16, rowPositions/(8*nv)*8*nv)
+	l.capRows = laneRows(8 * nv)
+	l.ps = make([]uint16, l.capRows*8*nv)
 	l.nv = nv
 	l.reset()
 	return true
@@ -89,12 +119,11 @@ func (st *stage) countRows(feats []feature, raw []byte, busy bool) int {
 	if l.nv == 0 && !l.build(feats[:w]) {
 		return 0
 	}
-	per := 8 * l.nv
-	capRows := len(l.ps) / per
+	capRows := l.capRows
 	k := &feats[0].sink.g.lanes
 	for done := 0; done < rows; {
 		n := min(rows-done, capRows-l.rows)
-		rowPositions8(&l.ps[l.rows*per], &raw[4*w*done], n, 4*w, l.nv, &l.center[0], &l.inv[0], &l.lohi[0], k)
+		rowPositions8(&l.ps[l.rows*8], &raw[4*w*done], n, 4*w, l.nv, &l.center[0], &l.inv[0], &l.lohi[0], k, 16*capRows)
 		l.rows += n
 		done += n
 		if l.rows == capRows {
@@ -114,11 +143,12 @@ func (l *rowLanes) count(feats []feature) {
 	}
 	per := 8 * l.nv
 	lo, hi, bad := l.lohi[:per], l.lohi[per:2*per], l.lohi[2*per:]
-	ps := l.ps[:l.rows*per]
 	for j, lane := range l.lane {
 		s := feats[j].sink
 		cnt := s.cnt
-		for i := lane; i < len(ps); i += per {
+		v := lane / 8 * l.capRows * 8
+		ps := l.ps[v : v+l.rows*8]
+		for i := lane % 8; i < len(ps); i += 8 {
 			cnt[ps[i]]++
 		}
 		// The kernel counted non-finite values at zeroPos.

@@ -2,20 +2,20 @@
 #include "go_asm.h"
 #include "positions_amd64.h"
 
-// func rowPositions8(ps *uint16, src *byte, rows, rowBytes, nv int, center, inv *float32, lohi *int32, k *laneConsts)
+// func rowPositions8(ps *uint16, src *byte, rows, rowBytes, nv int, center, inv *float32, lohi *int32, k *laneConsts, vecBytes int)
 //
 // positions8's arithmetic on rows rather than a column: each row of
 // rowBytes at src is nv vectors of eight float32s, the first nv-1 at
 // 32-byte steps and the last the row's final 32 bytes, and vector v is
 // transformed with its own lanes' centers and inverse scales
-// (center[8v:8v+8], inv[8v:8v+8]). A row's nv*8 positions go to ps in
-// order, as uint16s (positions number under 2,800), zeroPos for NaN and the infinities, so that counting them needs
+// (center[8v:8v+8], inv[8v:8v+8]). Row r's eight positions of vector v go
+// to ps at byte r*16 + v*vecBytes, as uint16s (positions number under
+// 2,800), zeroPos for NaN and the infinities, so that counting them needs
 // no branch: lohi[16nv:24nv] counts them a lane, for the counting to take
 // back. lohi[:8nv] keeps every lane's smallest position but theirs,
 // unsigned (they are -1 there, which never wins), and lohi[8nv:16nv] its
 // largest, signed (the same).
-TEXT ·rowPositions8(SB), NOSPLIT, $0-72
-	MOVQ ps+0(FP), DI
+TEXT ·rowPositions8(SB), NOSPLIT, $0-80
 	MOVQ src+8(FP), SI
 	MOVQ rows+16(FP), R8
 	MOVQ rowBytes+24(FP), R9
@@ -32,6 +32,7 @@ TEXT ·rowPositions8(SB), NOSPLIT, $0-72
 	JLE done
 
 row:
+	MOVQ ps+0(FP), DI                   // this row's first vector's positions
 	XORQ BX, BX                         // this vector's lanes, in bytes
 
 vector:
@@ -61,10 +62,11 @@ loaded:
 	VMOVDQU (CX)(BX*1), Y5
 	VPSUBD Y3, Y5, Y5                   // the mask is -1 where they are
 	VMOVDQU Y5, (CX)(BX*1)
-	ADDQ $16, DI
+	ADDQ vecBytes+72(FP), DI            // the next vector's positions of this row
 	ADDQ $32, BX
 	CMPQ BX, R15
 	JLT vector
+	ADDQ $16, ps+0(FP)                  // the next row's
 	ADDQ R9, SI
 	DECQ R8
 	JNZ row

@@ -206,7 +206,7 @@ func checkStaged(t *testing.T, width int, spans, one *stage) {
 func TestCountRows(t *testing.T) {
 	g := newGrid()
 	r := rand.New(rand.NewPCG(64, 64))
-	for _, width := range []int{7, 8, 9, 15, 16, 17, 30, 33, 64, 100} {
+	for _, width := range []int{7, 8, 9, 15, 16, 17, 30, 33, 64, 100, 256} {
 		straight, staged := make([]feature, width), make([]feature, width)
 		for j := range width {
 			straight[j], staged[j] = newFeature(g, "x", false), newFeature(g, "x", false)
