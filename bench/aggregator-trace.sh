@@ -8,9 +8,9 @@
 # time the aggregator goroutine ran, it counts the request goroutines that
 # were runnable meanwhile (a batch's members its leader had woken, requests
 # the network poller had found); their waits are the aggregator's direct
-# cost to latency. Prints the aggregator's runs (count, median, 90th and
-# 99th percentile and longest length, total) and the request time spent waiting, in all and
-# per request. The tracer slows what it traces, so compare builds with
+# cost to latency. Prints the aggregator's runs (count; median, 90th and
+# 99th percentile and longest length; total) and the request time spent
+# waiting, in all and per request. The tracer slows what it traces, so compare builds with
 # this script, not its figures with the benchmarks'.
 #
 #   bash bench/aggregator-trace.sh
