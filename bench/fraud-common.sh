@@ -1,5 +1,6 @@
-# Shared by bench/monitor-cost.sh, bench/latency-ab.sh, bench/throughput-ab.sh and
-# bench/monitor-profile.sh (sourced, from the repository root): the fraud
+# Sourced, from the repository root, by the bench scripts that run the
+# fraud demo (bench/monitor-cost-ab.sh and bench/monitor-profile.sh lay
+# out the mlp demo instead when MODEL=mlp: mlp_repos below): the fraud
 # demo model in two repositories, $1/on sampling every request into the
 # drift monitor (its defaults, plus MONITOR="key=value ..." overrides) and
 # $1/off without a monitor section; the bodies the load sends, the first

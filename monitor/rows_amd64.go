@@ -49,9 +49,10 @@ type rowLanes struct {
 	rows    int // rows in ps
 }
 
-// rowPositions is how many positions rowLanes holds: 16 KB of uint16s, so
-// that a feature's pass over them and its counts stay in the nearest
-// cache; for the fraud model, 256 rows.
+// rowPositions is the fewest positions rowLanes holds: 16 KB of uint16s,
+// so that a narrow fold's passes over them and its counts stay in the
+// nearest cache (for the fraud model, 256 rows); a wide fold holds more
+// (laneRows). It is also the widest fold countRows takes.
 const rowPositions = 8192
 
 // minLaneRows and maxLaneBytes size rowLanes for a wide fold: it holds
@@ -66,7 +67,9 @@ const (
 	maxLaneBytes = 128 << 10
 )
 
-// laneRows is how many rows of per positions rowLanes holds.
+// laneRows is how many rows rowLanes holds when a row is per positions:
+// rowPositions' worth, or for a fold wider than 32 features minLaneRows
+// rows, fewer where those would pass maxLaneBytes.
 func laneRows(per int) int {
 	return max(rowPositions/per, min(minLaneRows, maxLaneBytes/2/per))
 }
